@@ -1,0 +1,36 @@
+"""Feature shards: openSMILE extraction on Ray Data, the Parquet store, arrays for training.
+
+Example:
+    >>> from distser.features import FeatureStore, TaskLoader, write_synthetic
+    >>> from distser.protocols import loco
+    >>> store = write_synthetic(str(getfixture("tmp_path")), scale=0.01)
+    >>> loader = TaskLoader(store)
+    >>> task = loader.task(loco(loader.manifest, "iemocap", unlabeled="librispeech"))
+    >>> task.corpora, task.dim
+    (['crema-d', 'msp-improv', 'msp-podcast'], 1582)
+"""
+
+from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read_audio
+from ._extract import ExtractReport, extract
+from ._store import FeatureStore, shard_table, write_table_atomic
+from ._synthetic import PAPER_CORPORA, synthetic_manifest_and_features, write_synthetic
+from ._task import Normalizer, TaskLoader, load_task
+
+__all__ = [
+    "FEATURE_SETS",
+    "PAPER_CORPORA",
+    "ExtractReport",
+    "ExtractionError",
+    "Extractor",
+    "FeatureStore",
+    "Normalizer",
+    "TaskLoader",
+    "content_hash",
+    "extract",
+    "load_task",
+    "read_audio",
+    "shard_table",
+    "synthetic_manifest_and_features",
+    "write_synthetic",
+    "write_table_atomic",
+]
