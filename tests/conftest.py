@@ -36,6 +36,32 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+def search_runs(tracking_uri: str, search_name: str, role: str, experiment: str = "distser") -> list:
+    """MLflow runs of one search: role 'search' (the parent) or 'trial' (children). Empty if none yet."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    return client.search_runs([found.experiment_id],
+                              f"tags.`distser.search` = '{search_name}' and tags.`distser.role` = '{role}'")
+
+
+@pytest.fixture
+def mlflow_runs():
+    return search_runs
+
+
+@pytest.fixture
+def subprocess_env(tmp_path):
+    """Environment for driver subprocesses: project on the path, telemetry off, unbuffered output."""
+    env = dict(os.environ)
+    env.update(RAY_USAGE_STATS_ENABLED="0", MLFLOW_DISABLE_TELEMETRY="true", PYTHONUNBUFFERED="1",
+               TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S="0")
+    return env

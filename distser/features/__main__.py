@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                          help="openSMILE feature set (default: IS10, 1582 functionals)")
     extract.add_argument("--workers", type=int, default=None,
                          help="parallel extraction workers (default: one per CPU of the Ray cluster)")
-    extract.add_argument("--address", default=None,
+    extract.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                          help="Ray cluster to use (default: RAY_ADDRESS, else a local Ray)")
     extract.add_argument("--skip-unknown-labels", action="store_true",
                          help="warn about and skip files with an unknown emotion code instead of stopping")
@@ -86,7 +87,7 @@ def _extract(args: argparse.Namespace) -> int:
     import pandas as pd
 
     manifest = pd.concat(frames, ignore_index=True)
-    ray.init(address=args.address, log_to_driver=False, configure_logging=False)
+    ray.init(address=args.address or "local", log_to_driver=False, configure_logging=False)
     report = extract(manifest, args.out, args.feature_set, num_workers=args.workers)
     print(f"store: {args.out / args.feature_set}")
     return 1 if report.failed else 0

@@ -138,7 +138,7 @@ def extract(
             fn_constructor_kwargs={"feature_set": feature_set},
             batch_size=batch_size,
             batch_format="numpy",
-            concurrency=num_workers,
+            compute=ray.data.ActorPoolStrategy(size=num_workers),
             num_cpus=1,
         )
         by_id = todo.set_index("utterance_id")

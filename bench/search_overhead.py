@@ -1,0 +1,69 @@
+"""Overhead of the distributed search: the same N fixed-length trainings through search.py and a bare loop.
+
+    .venv/bin/python bench/search_overhead.py [--trainings 8] [--epochs 10] [--store DIR]
+
+Both sides train method ``cww`` at the paper's λ_W = 4, on the same held-out corpus, seeds 0..N-1,
+exactly ``--epochs`` epochs each (no early stopping, no ASHA). The bare side is a sequential Python
+loop over ``distser.learning.train`` (torch using every core); the search side is ``run_search``
+(local Ray, Ray Data read, object store, Tune trials with checkpoints, MLflow logging), from start
+to end screen. Printed: wall times and their ratio (target <= 1.10). Default data: the synthetic store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from distser.features import FeatureStore, TaskLoader, write_synthetic
+from distser.learning import MethodParams, TrainConfig, train
+from distser.protocols import loco
+from distser.search import parse_args
+from distser.search._run import run_search
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trainings", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--store", type=Path, default=None, help="feature store (default: synthetic, scale 0.05)")
+    parser.add_argument("--holdout", default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+    work = Path(tempfile.mkdtemp(prefix="distser-bench-"))
+    store = FeatureStore(args.store) if args.store else write_synthetic(str(work / "features"), scale=0.05)
+    holdout = args.holdout or ("iemocap" if args.store is None else None)
+
+    started = time.perf_counter()
+    loader = TaskLoader(store)
+    holdout = holdout or sorted(set(loader.manifest.loc[loader.manifest["label"].notna(), "corpus"]))[0]
+    unlabeled = sorted(set(loader.manifest.loc[loader.manifest["label"].isna(), "corpus"]))
+    task = loader.task(loco(loader.manifest, holdout, unlabeled=unlabeled[0] if unlabeled else None))
+    for seed in range(args.trainings):
+        train(task, TrainConfig(method="cww", params=MethodParams(lambda_w=4.0), seed=seed,
+                                max_epochs=args.epochs, early_stopping=False))
+    bare = time.perf_counter() - started
+    print(f"bare loop: {args.trainings} trainings x {args.epochs} epochs in {bare:.1f} s "
+          f"(torch threads {torch.get_num_threads()})")
+
+    config = parse_args(["--method", "cww", "--paper-params", "--holdout", holdout, "--seeds", str(args.trainings),
+                         "--max-epochs", str(args.epochs), "--no-early-stopping", "--storage", str(work / "runs"),
+                         "--quiet", *(["--store", str(args.store)] if args.store else [])])
+    config.data.synthetic_scale = 0.05
+    if args.store is None:
+        config.data.store = store.root
+    started = time.perf_counter()
+    run_search(config)
+    searched = time.perf_counter() - started
+    print(f"search.py: {args.trainings} trainings x {args.epochs} epochs in {searched:.1f} s")
+    print(f"wall-time ratio search / bare loop: {searched / bare:.2f} (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""`ray up cluster.yaml` onto this machine over SSH (127.0.0.1), a small search on it, `ray down`.
+
+Runs alone (marker ``sshcluster``): `ray up` restarts Ray on the head, which is this machine.
+Needs key-based SSH to 127.0.0.1 (``bash .ci/ssh-setup``); CI sets DISTSER_REQUIRE_SSH=1 so a
+missing SSH server fails the test instead of skipping it.
+"""
+
+import getpass
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.slow, pytest.mark.sshcluster]
+
+PROJECT = Path(__file__).resolve().parents[2]
+RAY = str(Path(sys.executable).parent / "ray")
+KEY = Path.home() / ".ssh" / "distser_ci"
+MLFLOW_PORT = 5000
+
+
+def _ssh_ok() -> bool:
+    if not KEY.exists():
+        return False
+    probe = subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "ConnectTimeout=5",
+                            "-i", str(KEY), f"{getpass.getuser()}@127.0.0.1", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.fixture
+def local_cluster_yaml(tmp_path):
+    if not _ssh_ok():
+        message = f"no key-based SSH to 127.0.0.1 with {KEY} (run `bash .ci/ssh-setup`)"
+        if os.environ.get("DISTSER_REQUIRE_SSH") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    config = yaml.safe_load((PROJECT / "cluster.yaml").read_text())
+    config["cluster_name"] = "distser-ci"
+    config["provider"].update(head_ip="127.0.0.1", worker_ips=[])
+    config["max_workers"] = 0
+    config["auth"] = {"ssh_user": getpass.getuser(), "ssh_private_key": str(KEY)}
+    config["file_mounts"] = {"~/distser-ci": str(PROJECT), "~/.ray/auth_token": "~/.ray/auth_token"}
+    # The same commands, pointed at the test's copy of the project instead of ~/distser.
+    for key in ("setup_commands", "head_start_ray_commands", "worker_start_ray_commands"):
+        config[key] = [c.replace("~/distser/", "~/distser-ci/").replace("cd ~/distser ", "cd ~/distser-ci ")
+                       .replace("~/distser-mlflow", "~/distser-ci-mlflow").replace("$HOME/distser-mlflow",
+                                                                                  "$HOME/distser-ci-mlflow")
+                       for c in config[key]]
+    path = tmp_path / "cluster-ci.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs):
+    env = dict(subprocess_env, RAY_AUTH_MODE="token")
+    subprocess.run([RAY, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
+    up = subprocess.run([RAY, "up", "-y", "--no-config-cache", str(local_cluster_yaml)], env=env,
+                        capture_output=True, text=True, timeout=900)
+    try:
+        assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
+        tracking = f"http://127.0.0.1:{MLFLOW_PORT}"
+        _wait_for_http(tracking)
+        search = ("cd ~/distser-ci && RAY_AUTH_MODE=token .venv/bin/python tune/search.py --address auto "
+                  "--method cww --holdout iemocap --seeds 1 --samples 2 --max-epochs 3 --synthetic-scale 0.02 "
+                  f"--tracking-uri {tracking} --storage ~/distser-ci-runs --name search-ray-up --quiet")
+        run = subprocess.run([RAY, "exec", str(local_cluster_yaml), search], env=env, capture_output=True,
+                             text=True, timeout=600)
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+        assert "Test UA (%)" in run.stdout + run.stderr
+        parents = mlflow_runs(tracking, "search-ray-up", "search")
+        assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+        trials = mlflow_runs(tracking, "search-ray-up", "trial")
+        assert len(trials) == 2 and {t.info.status for t in trials} == {"FINISHED"}
+    finally:
+        down = subprocess.run([RAY, "down", "-y", str(local_cluster_yaml)], env=env, capture_output=True,
+                              text=True, timeout=300)
+        subprocess.run(["pkill", "-f", f"mlflow server --host 127.0.0.1 --port {MLFLOW_PORT}"], check=False)
+    assert down.returncode == 0, down.stderr[-2000:]
+
+
+def _wait_for_http(url: str, timeout: float = 90) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=5)
+            return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"MLflow server at {url} did not come up")

@@ -1,0 +1,91 @@
+"""End-to-end: a small search on the synthetic default, then MLflow is queried for what it must hold."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from distser.search import parse_args
+from distser.search._run import run_search
+from distser.search._tracking import ROLE_TAG, SEARCH_TAG
+
+
+@pytest.fixture(scope="module")
+def finished_search(tmp_path_factory, ray_local):
+    storage = tmp_path_factory.mktemp("search")
+    config = parse_args(["--method", "cww+pel", "--holdout", "iemocap", "--seeds", "2", "--samples", "2",
+                         "--max-epochs", "6", "--synthetic-scale", "0.02", "--storage", str(storage),
+                         "--name", "search-test", "--checkpoint-every", "2", "--quiet"])
+    summary = run_search(config)
+    return config, summary
+
+
+def _runs(config, role):
+    client = MlflowClient(config.resolved_tracking_uri)
+    experiment = client.get_experiment_by_name(config.experiment)
+    return client, client.search_runs([experiment.experiment_id],
+                                      f"tags.`{SEARCH_TAG}` = '{config.name}' and tags.`{ROLE_TAG}` = '{role}'")
+
+
+def test_parent_run_holds_search_and_selection(finished_search):
+    config, summary = finished_search
+    client, parents = _runs(config, "search")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["feature_store"].startswith("IS10-")
+    assert "tune/search.py" in parent.data.tags["command"] or parent.data.tags["command"]
+    assert len(parent.data.tags["git_commit"]) >= 7
+    assert parent.data.params["methods"] == "cww+pel-al"
+    mean = parent.data.metrics["selected/cww_pel-al/iemocap/test_ua_mean"]
+    assert mean == pytest.approx(summary.iloc[0]["test_ua_mean"])
+    assert "selected/cww_pel-al/iemocap/test_ua_std" in parent.data.metrics
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"selection.csv", "summary.txt"} <= names
+
+
+def test_child_runs_hold_params_epoch_metrics_and_final_results(finished_search, tmp_path):
+    config, _ = finished_search
+    client, children = _runs(config, "trial")
+    assert len(children) == 4  # 2 proposals x 2 seeds
+    assert {c.info.status for c in children} == {"FINISHED"}
+    parent_id = _runs(config, "search")[1][0].info.run_id
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent_id}
+    for child in children:
+        assert {"lambda_w", "lambda_l", "seed", "holdout", "method"} <= set(child.data.params)
+        corpora = ["crema-d", "msp-improv", "msp-podcast"]
+        for corpus in corpora:
+            history = client.get_metric_history(child.info.run_id, f"valid_ua/{corpus}")
+            assert len(history) >= 1 and all(0 <= m.value <= 1 for m in history)
+            assert [m.step for m in history] == sorted(m.step for m in history)
+            assert client.get_metric_history(child.info.run_id, f"train_ua/{corpus}")
+            assert client.get_metric_history(child.info.run_id, f"weight/{corpus}")
+        assert client.get_metric_history(child.info.run_id, "mean_valid_ua")
+        assert client.get_metric_history(child.info.run_id, "loss/total")
+    finished = [c for c in children if c.data.tags.get("distser.stopped_by") == "training"]
+    assert finished, "at least one trial must train to its end"
+    for child in finished:
+        metrics = child.data.metrics
+        assert 0 <= metrics["test_ua"] <= 1 and 0 <= metrics["test_wa"] <= 1
+        weights = [metrics[f"final_weight/{c}"] for c in ("crema-d", "msp-improv", "msp-podcast")]
+        assert sum(weights) == pytest.approx(3.0, rel=1e-4)  # eq. 3: the weights' mean is 1
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"final_metrics.json", "best_model.pt"} <= artifacts
+        local = client.download_artifacts(child.info.run_id, "final_metrics.json", str(tmp_path))
+        confusion = np.array(json.loads(Path(local).read_text())["confusion"])
+        assert confusion.shape == (4, 4)
+
+
+def test_selection_uses_validation_only(finished_search):
+    config, summary = finished_search
+    client, children = _runs(config, "trial")
+    rows = pd.DataFrame([{"config": (c.data.params["lambda_w"], c.data.params["lambda_l"]),
+                          "valid": c.data.metrics.get("best_mean_valid_ua"), "test": c.data.metrics.get("test_ua"),
+                          "done": c.data.tags.get("distser.stopped_by") == "training"} for c in children])
+    done = rows[rows["done"]]
+    per_config = done.groupby("config").agg(n=("valid", "size"), valid=("valid", "mean"), test=("test", "mean"))
+    best = per_config.sort_values(["n", "valid"], ascending=False).iloc[0]
+    assert summary.iloc[0]["test_ua_mean"] == pytest.approx(best["test"])
