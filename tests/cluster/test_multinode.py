@@ -59,8 +59,8 @@ def two_node_cluster(subprocess_env):
 
 
 def _wait_for_nodes(port: int, env: dict, count: int, timeout: float = 90) -> None:
-    script = ("import ray; ray.init(address='127.0.0.1:%d', log_to_driver=False); "
-              "print(sum(n['Alive'] for n in ray.nodes()))" % port)
+    script = (f"import ray; ray.init(address='127.0.0.1:{port}', log_to_driver=False); "
+              "print(sum(n['Alive'] for n in ray.nodes()))")
     deadline = time.time() + timeout
     while time.time() < deadline:
         out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
@@ -77,9 +77,9 @@ def test_trials_use_both_nodes_and_survive_losing_the_worker(tmp_path, two_node_
             "--method", "cww", "--holdout", "iemocap", "--seeds", "2", "--samples", "2", "--max-epochs", "12",
             "--no-asha", "--synthetic-scale", "0.02", "--storage", str(storage), "--name", "search-2node",
             "--checkpoint-every", "1", "--quiet"]
-    log = open(tmp_path / "driver.log", "w")
-    driver = subprocess.Popen(args, cwd=tmp_path, env=two_node_cluster["env"], stdout=log, stderr=log,
-                              start_new_session=True)
+    with open(tmp_path / "driver.log", "w") as log:
+        driver = subprocess.Popen(args, cwd=tmp_path, env=two_node_cluster["env"], stdout=log, stderr=log,
+                                  start_new_session=True)
     try:
         nodes: set[str] = set()
         deadline = time.time() + 300

@@ -20,9 +20,9 @@ def test_killed_driver_resumes_without_duplicates(tmp_path, mlflow_runs, subproc
             "--synthetic-scale", "0.02", "--storage", str(storage), "--name", "search-resume",
             "--checkpoint-every", "1", "--quiet"]
     uri = f"sqlite:///{storage / 'mlflow.db'}"
-    log = open(tmp_path / "first.log", "w")
-    driver = subprocess.Popen([*SEARCH, *args], cwd=tmp_path, env=subprocess_env, stdout=log, stderr=log,
-                              start_new_session=True)
+    with open(tmp_path / "first.log", "w") as log:
+        driver = subprocess.Popen([*SEARCH, *args], cwd=tmp_path, env=subprocess_env, stdout=log, stderr=log,
+                                  start_new_session=True)
     try:
         deadline = time.time() + 240
         # Kill once some trial has checkpointed and others are still to come.
