@@ -65,3 +65,17 @@ def subprocess_env(tmp_path):
     env.update(RAY_USAGE_STATS_ENABLED="0", MLFLOW_DISABLE_TELEMETRY="true", PYTHONUNBUFFERED="1",
                TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S="0")
     return env
+
+
+@pytest.fixture(scope="session")
+def finished_search(tmp_path_factory, ray_local):
+    """A small finished search on the synthetic default: (config, selection summary)."""
+    from distser.search import parse_args
+    from distser.search._run import run_search
+
+    storage = tmp_path_factory.mktemp("search")
+    config = parse_args(["--method", "cww+pel", "--holdout", "iemocap", "--seeds", "2", "--samples", "2",
+                         "--max-epochs", "6", "--synthetic-scale", "0.02", "--storage", str(storage),
+                         "--name", "search-test", "--checkpoint-every", "2", "--quiet"])
+    summary = run_search(config)
+    return config, summary

@@ -106,19 +106,47 @@ def _trial_space(config: SearchConfig, method: str, plan) -> tuple[dict, object 
     return space, Repeater(optuna, repeat=len(seeds), set_index=True), config.study.samples * len(seeds)
 
 
+def num_samples_of(space: dict, num_samples: int) -> int:
+    """How many trials a finished study has: num_samples, times the grid's size for grid searches."""
+    grid = space.get("point")
+    return num_samples * (len(grid["grid_search"]) if isinstance(grid, dict) and "grid_search" in grid else 1)
+
+
 def _trial_dirname(trial) -> str:
     return f"trial-{trial.trial_id}"
 
 
 def run_study(config: SearchConfig, method: str, plan, task) -> pd.DataFrame:
-    """One Tune experiment (study) for ``method`` on ``plan``; returns its trial table."""
+    """One study for ``method`` on ``plan``; returns its trial table.
+
+    When ASHA cut some seeds of the validation-selected configuration short, those seeds are then
+    trained to their end (a small follow-up experiment ``<study>--completion``, no early cut), so the
+    reported test UA is always a mean over every seed.
+    """
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     study = f"{method}--{plan.name}"
     space, search_alg, num_samples = _trial_space(config, method, plan)
-    trainable = tune.with_resources(tune.with_parameters(run_trial, task=task),
-                                    {"cpu": config.cpus_per_trial})
+    trainable = tune.with_resources(tune.with_parameters(run_trial, task=task), {"cpu": config.cpus_per_trial})
+    table = _run_tuner(config, study, trainable, space, search_alg, num_samples, method, plan.test_corpus)
+    best = select(table).iloc[0]
+    chosen = table[table["config"] == best["config"]]
+    missing = sorted(set(range(config.study.seeds)) - set(chosen.loc[chosen["finished"], "seed"]))
+    if not missing:
+        return table
+    _say(f"[{study}] training seeds {missing} of the selected configuration to their end")
+    params = chosen["params"].iloc[0]
+    completion = {**{k: v for k, v in space.items() if k not in SEARCHABLE},
+                  "point": tune.grid_search([{**params, "seed": seed} for seed in missing])}
+    extra = _run_tuner(config, f"{study}--completion", trainable, completion, None, 1, method, plan.test_corpus)
+    return pd.concat([table, extra], ignore_index=True)
+
+
+def _run_tuner(config: SearchConfig, study: str, trainable, space: dict, search_alg, num_samples: int,
+               method: str, holdout: str) -> pd.DataFrame:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
     path = config.search_dir / study
     if config.resume and tune.Tuner.can_restore(str(path)):
         _say(f"[{study}] resuming from {path}")
@@ -146,7 +174,12 @@ def run_study(config: SearchConfig, method: str, plan, task) -> pd.DataFrame:
             ),
         )
     results = tuner.fit()
-    return trial_table(results, method, plan.test_corpus)
+    statuses = [trial.status for trial in results._experiment_analysis.trials]
+    unfinished = [status for status in statuses if status not in ("TERMINATED", "ERROR")]
+    if unfinished or len(statuses) < num_samples_of(space, num_samples):
+        # Tune ends a run gracefully on Ctrl+C and returns; the search must stop here too.
+        raise KeyboardInterrupt(f"study {study} interrupted")
+    return trial_table(results, method, holdout)
 
 
 def trial_table(results, method: str, holdout: str) -> pd.DataFrame:
@@ -158,6 +191,7 @@ def trial_table(results, method: str, holdout: str) -> pd.DataFrame:
         seed = flat["seed"]
         metrics = result.metrics or {}
         rows.append({"method": method, "holdout": holdout, "seed": seed, "config": config_key(params),
+                     "params": params,
                      "valid_ua": metrics.get(METRIC, np.nan), "test_ua": metrics.get("test_ua", np.nan),
                      "finished": metrics.get("finished") == 1, "error": result.error is not None,
                      "trial_id": metrics.get("trial_id") or Path(result.path).name.removeprefix("trial-")})
@@ -204,7 +238,7 @@ def run_search(config: SearchConfig) -> pd.DataFrame:
         if pruned:
             _say(f"removed {pruned} MLflow runs of trials lost when the driver was killed (re-run on resume)")
         summary = select(trials)
-        text = format_summary(summary)
+        text = format_summary(summary, config.study.seeds)
         log_summary(tracker, summary, text)
         tracker.close_open_runs("KILLED")  # none expected; never leave a RUNNING run behind
         tracker.finish("FINISHED")

@@ -52,14 +52,15 @@ def select(trials: pd.DataFrame) -> pd.DataFrame:
                                        "valid_ua_mean", "test_ua_mean", "test_ua_std"])
 
 
-def format_summary(summary: pd.DataFrame) -> str:
+def format_summary(summary: pd.DataFrame, seeds: int | None = None) -> str:
     """Held-out corpus x method table of mean ± std test UA (%) with an Avg column.
 
-    A cell whose configuration finished fewer seeds than the others says so: ``(n=2)``.
+    A cell whose configuration finished fewer than ``seeds`` seeds (default: the most any cell has)
+    says so: ``(n=2)``.
     """
     if summary.empty:
         return "(no finished trials)"
-    seeds = summary["seeds"].max()
+    seeds = summary["seeds"].max() if seeds is None else seeds
     cell = summary.assign(text=[
         f"{100 * m:.1f} ± {100 * s:.1f}" + ("" if n == seeds else f" (n={n})")
         for m, s, n in zip(summary["test_ua_mean"], summary["test_ua_std"], summary["seeds"], strict=True)

@@ -8,19 +8,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from distser.search import parse_args
-from distser.search._run import run_search
 from distser.search._tracking import ROLE_TAG, SEARCH_TAG
-
-
-@pytest.fixture(scope="module")
-def finished_search(tmp_path_factory, ray_local):
-    storage = tmp_path_factory.mktemp("search")
-    config = parse_args(["--method", "cww+pel", "--holdout", "iemocap", "--seeds", "2", "--samples", "2",
-                         "--max-epochs", "6", "--synthetic-scale", "0.02", "--storage", str(storage),
-                         "--name", "search-test", "--checkpoint-every", "2", "--quiet"])
-    summary = run_search(config)
-    return config, summary
 
 
 def _runs(config, role):
@@ -50,7 +38,8 @@ def test_parent_run_holds_search_and_selection(finished_search):
 def test_child_runs_hold_params_epoch_metrics_and_final_results(finished_search, tmp_path):
     config, _ = finished_search
     client, children = _runs(config, "trial")
-    assert len(children) == 4  # 2 proposals x 2 seeds
+    main = [c for c in children if not c.data.tags["distser.study"].endswith("--completion")]
+    assert len(main) == 4  # 2 proposals x 2 seeds; ASHA-cut seeds of the chosen one re-run in "--completion"
     assert {c.info.status for c in children} == {"FINISHED"}
     parent_id = _runs(config, "search")[1][0].info.run_id
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent_id}
@@ -77,6 +66,11 @@ def test_child_runs_hold_params_epoch_metrics_and_final_results(finished_search,
         local = client.download_artifacts(child.info.run_id, "final_metrics.json", str(tmp_path))
         confusion = np.array(json.loads(Path(local).read_text())["confusion"])
         assert confusion.shape == (4, 4)
+
+
+def test_selected_configuration_has_every_seed_trained_to_its_end(finished_search):
+    config, summary = finished_search
+    assert summary.iloc[0]["seeds"] == 2
 
 
 def test_selection_uses_validation_only(finished_search):
