@@ -46,9 +46,7 @@ def local_cluster_yaml(tmp_path):
     config["file_mounts"] = {"~/distser-ci": str(PROJECT), "~/.ray/auth_token": "~/.ray/auth_token"}
     # The same commands, pointed at the test's copy of the project instead of ~/distser.
     for key in ("setup_commands", "head_start_ray_commands", "worker_start_ray_commands"):
-        config[key] = [c.replace("~/distser/", "~/distser-ci/").replace("cd ~/distser ", "cd ~/distser-ci ")
-                       .replace("~/distser-mlflow", "~/distser-ci-mlflow").replace("$HOME/distser-mlflow",
-                                                                                  "$HOME/distser-ci-mlflow")
+        config[key] = [c.replace("~/distser", "~/distser-ci").replace("$HOME/distser", "$HOME/distser-ci")
                        for c in config[key]]
     path = tmp_path / "cluster-ci.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -80,6 +78,10 @@ def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs)
                               text=True, timeout=300)
         subprocess.run(["pkill", "-f", f"mlflow server --host 127.0.0.1 --port {MLFLOW_PORT}"], check=False)
     assert down.returncode == 0, down.stderr[-2000:]
+    time.sleep(3)
+    left = subprocess.run(["pgrep", "-f", "distser-ci/.venv"], capture_output=True, text=True).stdout.split()
+    subprocess.run(["pkill", "-KILL", "-f", "distser-ci/.venv"], check=False)
+    assert not left, f"`ray down` left {len(left)} processes of the cluster running"
 
 
 def _wait_for_http(url: str, timeout: float = 90) -> None:
