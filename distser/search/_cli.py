@@ -37,8 +37,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     what.add_argument("--protocol", choices=["loco", "within"], default="loco",
                       help="leave-one-corpus-out (default) or within-corpus cross-validation")
     what.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
-    what.add_argument("--samples", type=int, default=6,
-                      help="configurations Optuna proposes per study (default 6; each is run for every seed)")
+    what.add_argument("--samples", type=int, default=4,
+                      help="configurations Optuna proposes per study (default 4; each is run for every seed)")
     what.add_argument("--grid", action="store_true", help="run the paper's λ grid instead of Optuna + ASHA")
     what.add_argument("--paper-params", action="store_true",
                       help="no search: train each method at the paper's best values (λ_W=4, λ_L=0.001) per seed")

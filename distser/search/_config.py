@@ -28,7 +28,7 @@ class StudyConfig:
 
     methods: list[str] = field(default_factory=lambda: ["cww+pel"])
     seeds: int = 5
-    samples: int = 6  # configurations proposed per study (each run for every seed)
+    samples: int = 4  # configurations proposed per study (each run for every seed)
     grid: bool = False  # the paper's grid instead of Optuna (no early stopping by ASHA)
     paper_params: bool = False  # no search: the paper's best values (λ_W = 4, λ_L = 0.001) for every seed
     tune_lr: bool = False

@@ -163,7 +163,7 @@ def _run_tuner(config: SearchConfig, study: str, trainable, space: dict, search_
             param_space=space,
             tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=search_alg, scheduler=scheduler,
                                         num_samples=num_samples, max_concurrent_trials=config.max_concurrent,
-                                        reuse_actors=False, trial_dirname_creator=_trial_dirname),
+                                        reuse_actors=True, trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(
                 name=study,
                 storage_path=str(config.search_dir),
@@ -251,12 +251,13 @@ def run_search(config: SearchConfig) -> pd.DataFrame:
 
 
 def _print_end_screen(config: SearchConfig, summary: pd.DataFrame, text: str, trials: pd.DataFrame) -> None:
-    finished = int(trials["finished"].sum())
+    finished, failed = int(trials["finished"].sum()), int(trials["error"].sum())
     print()
     print(f"Test UA (%) of the validation-selected configuration, mean ± std over {config.study.seeds} seeds")
     print(text)
     print()
-    print(f"{len(trials)} trials, {finished} trained to their end, {len(trials) - finished} stopped by ASHA or failed")
+    print(f"{len(trials)} trials: {finished} trained to their end, {len(trials) - finished - failed} stopped early "
+          f"by ASHA, {failed} failed")
     print(f"MLflow runs: {config.resolved_tracking_uri}  experiment {config.experiment!r}, parent run {config.name!r}")
     print(f"  open the UI: mlflow ui --backend-store-uri {config.resolved_tracking_uri}")
     print(f"Tune results: {config.search_dir}")
