@@ -3,8 +3,9 @@
     .venv/bin/python bench/search_overhead.py [--trainings 8] [--epochs 10] [--store DIR]
 
 Both sides train method ``cww`` at the paper's λ_W = 4, on the same held-out corpus, seeds 0..N-1,
-exactly ``--epochs`` epochs each (no early stopping, no ASHA). The bare side is a sequential Python
-loop over ``distser.learning.train`` (torch using every core); the search side is ``run_search``
+exactly ``--epochs`` epochs each (no early stopping, no ASHA), with the same resources: the bare side
+is a sequential Python loop over ``distser.learning.train`` with torch on every core; the search side
+gives each trial every core too (``--cpus-per-trial``), so trials run one after another. It is ``run_search``
 (local Ray, Ray Data read, object store, Tune trials with checkpoints, MLflow logging), from start
 to end screen. Printed: wall times and their ratio (target <= 1.10). Default data: the synthetic store.
 """
@@ -54,6 +55,7 @@ def main() -> None:
 
     config = parse_args(["--method", "cww", "--paper-params", "--holdout", holdout, "--seeds", str(args.trainings),
                          "--max-epochs", str(args.epochs), "--no-early-stopping", "--storage", str(work / "runs"),
+                         "--cpus-per-trial", str(torch.get_num_threads()),
                          "--quiet", *(["--store", str(args.store)] if args.store else [])])
     config.data.synthetic_scale = 0.05
     if args.store is None:

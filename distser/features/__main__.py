@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{extract,synthetic,info}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{extract,synthetic,compact,info}")
 
     extract = commands.add_parser("extract", help="extract features of corpora on disk (Ray Data)",
                                   description="Extract openSMILE functionals for every audio file of the "
@@ -59,13 +59,18 @@ def main(argv: list[str] | None = None) -> int:
                            help="fraction of the paper's corpus sizes (default 0.05, ~4.6k utterances)")
     synthetic.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
 
+    compact = commands.add_parser("compact", help="merge each corpus's shards into one (faster reads)")
+    compact.add_argument("--out", required=True, type=Path, help="feature store folder")
+    compact.add_argument("--feature-set", default="IS10", choices=list(FEATURE_SETS))
+
     info = commands.add_parser("info", help="summarise a feature store")
     info.add_argument("--out", required=True, type=Path, help="feature store folder")
     info.add_argument("--feature-set", default="IS10", choices=list(FEATURE_SETS))
 
     args = parser.parse_args(argv)
     try:
-        return {"extract": _extract, "synthetic": _synthetic, "info": _info}[args.command](args)
+        commands_by_name = {"extract": _extract, "synthetic": _synthetic, "compact": _compact, "info": _info}
+        return commands_by_name[args.command](args)
     except (ValueError, FileNotFoundError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -98,6 +103,15 @@ def _synthetic(args: argparse.Namespace) -> int:
 
     store = write_synthetic(str(args.out), scale=args.scale, seed=args.seed)
     print(f"wrote synthetic corpora {', '.join(store.corpora())} to {store.path}")
+    return 0
+
+
+def _compact(args: argparse.Namespace) -> int:
+    from ._store import FeatureStore
+
+    store = FeatureStore(args.out, args.feature_set)
+    removed = store.compact()
+    print(f"{store.path}: merged {removed} shards away; {len(store.shard_paths())} shards left")
     return 0
 
 

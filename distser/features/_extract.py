@@ -100,6 +100,7 @@ def extract(
     *,
     num_workers: int | None = None,
     batch_size: int = 16,
+    shard_rows: int = 1024,
     progress: Callable[[str], None] | None = None,
 ) -> ExtractReport:
     """Extract openSMILE functionals for every manifest row not yet in the store at ``out``.
@@ -143,7 +144,16 @@ def extract(
         )
         by_id = todo.set_index("utterance_id")
         stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-        done = 0
+        pending: dict[str, list[tuple[pd.DataFrame, np.ndarray]]] = {}
+
+        def flush(corpus: str) -> None:
+            parts = pending.pop(corpus, [])
+            if parts:
+                frame = pd.concat([f for f, _ in parts], ignore_index=True)
+                table = shard_table(frame, np.concatenate([x for _, x in parts]), frame["content_hash"])
+                shards.append(store.write_shard(corpus, table, stamp, len(shards)))
+
+        done = failed = 0
         for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
             ids = pd.Index(batch["utterance_id"])
             rows = by_id.loc[ids].reset_index()
@@ -152,13 +162,18 @@ def extract(
             if (~ok).any():
                 bad = rows.loc[~ok, ["utterance_id", "corpus", "path"]].assign(reason=batch["error"][~ok])
                 failed_rows.append(bad)
+                failed += len(bad)
             good = rows[ok].reset_index(drop=True)
             good_features = batch["features"][ok]
             for corpus, part in good.groupby("corpus", sort=True):
-                table = shard_table(part, good_features[part.index.to_numpy()], part["content_hash"])
-                shards.append(store.write_shard(corpus, table, stamp, len(shards)))
+                pending.setdefault(corpus, []).append((part, good_features[part.index.to_numpy()]))
+                # Few large shards read fast; a killed run loses at most shard_rows files per corpus.
+                if sum(len(f) for f, _ in pending[corpus]) >= shard_rows:
+                    flush(corpus)
             done += len(ids)
-            say(f"  {done}/{len(todo)} files ({int((~ok).sum())} failed in this shard)")
+            say(f"  {done}/{len(todo)} files, {failed} failed")
+        for corpus in sorted(pending):
+            flush(corpus)
     failures = pd.concat(failed_rows, ignore_index=True)[FAILURE_COLUMNS]
     store.write_failures(failures)
     report = ExtractReport(

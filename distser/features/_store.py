@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,26 @@ class FeatureStore:
     # -- writing -------------------------------------------------------------------------------
     def write_shard(self, corpus: str, table: pa.Table, stamp: str, number: int) -> Path:
         return write_table_atomic(table, self.path / corpus / f"part-{stamp}-{number:05d}.parquet")
+
+    def compact(self) -> int:
+        """Rewrite each corpus as one shard (superseded rows dropped); returns the number of shards removed.
+
+        The new shard is written (atomically, with a name that sorts last) before the old ones are
+        deleted, so an interruption leaves duplicates that reading already resolves, never a loss.
+        """
+        removed = 0
+        stamp = time.strftime("%Y%m%dT%H%M%S") + "-compact"
+        for corpus in self.corpora():
+            old = self.shard_paths([corpus])
+            if len(old) < 2:
+                continue
+            table = self._read([corpus], [*MANIFEST_COLUMNS, "content_hash", "features"])
+            new = self.write_shard(corpus, table.cast(shard_schema(self.dim)), stamp, 0)
+            for shard in old:
+                if shard != new:
+                    shard.unlink()
+                    removed += 1
+        return removed
 
     def write_failures(self, failures: pd.DataFrame) -> Path:
         table = pa.Table.from_pandas(failures[FAILURE_COLUMNS].reset_index(drop=True), preserve_index=False)

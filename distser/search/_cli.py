@@ -70,11 +70,13 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     where.add_argument("--name", default=None, help="name of this search (default search-<timestamp>)")
     where.add_argument("--resume", action="store_true",
                        help="continue the interrupted search --name (default: the newest in --storage)")
-    where.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (default 1)")
+    where.add_argument("--cpus-per-trial", type=int, default=1,
+                       help="CPUs reserved per trial; its torch threads (default 1)")
     where.add_argument("--max-concurrent", type=int, default=None, help="cap on trials running at once")
     where.add_argument("--max-failures", type=int, default=3,
                        help="retries of a failed trial from its last checkpoint (default 3)")
-    where.add_argument("--checkpoint-every", type=int, default=5, help="epochs between trial checkpoints")
+    where.add_argument("--checkpoint-every", type=int, default=10,
+                       help="epochs between trial checkpoints (default 10; a checkpoint is ~55 MB: model, Adam, best)")
     where.add_argument("--quiet", action="store_true", help="no Tune status table")
     args = parser.parse_args(argv)
 
@@ -94,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                           grid=args.grid, paper_params=args.paper_params, tune_lr=args.tune_lr,
                           tune_dropout=args.tune_dropout),
         training=TrainingConfig(max_epochs=args.max_epochs, checkpoint_every=args.checkpoint_every,
+                                threads_per_trial=args.cpus_per_trial,
                                 early_stopping=not args.no_early_stopping),
         scheduler=SchedulerConfig(asha=not args.no_asha),
         storage=args.storage, tracking_uri=args.tracking_uri, experiment=args.experiment,

@@ -43,7 +43,7 @@ class TrainingConfig:
     max_epochs: int = 50
     patience: int = 5
     early_stopping: bool = True  # off: every trial runs exactly max_epochs (benchmarks)
-    checkpoint_every: int = 5
+    checkpoint_every: int = 10
     threads_per_trial: int = 1
 
 

@@ -145,6 +145,7 @@ def run_study(config: SearchConfig, method: str, plan, task) -> pd.DataFrame:
 def _run_tuner(config: SearchConfig, study: str, trainable, space: dict, search_alg, num_samples: int,
                method: str, holdout: str) -> pd.DataFrame:
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     path = config.search_dir / study
@@ -167,7 +168,8 @@ def _run_tuner(config: SearchConfig, study: str, trainable, space: dict, search_
             run_config=tune.RunConfig(
                 name=study,
                 storage_path=str(config.search_dir),
-                callbacks=[MLflowTrialCallback(config.resolved_tracking_uri, config.experiment, config.name, study)],
+                callbacks=[JsonLoggerCallback(),
+                           MLflowTrialCallback(config.resolved_tracking_uri, config.experiment, config.name, study)],
                 failure_config=tune.FailureConfig(max_failures=config.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 verbose=config.verbose,
@@ -206,6 +208,9 @@ def run_search(config: SearchConfig) -> pd.DataFrame:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # Keeping one checkpoint per trial forces a state snapshot per checkpoint; that is intended here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's default CSV and TensorBoard loggers write every epoch of every trial again; MLflow has it all.
+    # The JSON logger stays (RunConfig callbacks below): restored experiments read their results from it.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # Canonical names (cww+pel -> cww+pel-al); an unknown method fails here, before anything starts.
     config.study.methods = [parse_method(method).name for method in config.study.methods]
     config.storage.mkdir(parents=True, exist_ok=True)

@@ -58,3 +58,15 @@ def test_fingerprint_changes_with_content(tmp_path):
 def test_failures_table_defaults_to_empty(tmp_path):
     assert isinstance(FeatureStore(tmp_path).failures(), pd.DataFrame)
     assert FeatureStore(tmp_path).failures().empty
+
+
+def test_compact_merges_shards_and_keeps_the_latest_rows(tmp_path):
+    store = FeatureStore(tmp_path)
+    store.write_shard("toy", shard_table(_manifest([1, 2]), np.zeros((2, 1582)), ["a", "b"]), "1", 0)
+    store.write_shard("toy", shard_table(_manifest([2, 3]), np.ones((2, 1582)), ["c", "d"]), "2", 1)
+    before = store.load(["toy"])
+    assert store.compact() == 2
+    assert len(store.shard_paths(["toy"])) == 1
+    frame, features = store.load(["toy"])
+    assert frame.equals(before[0]) and np.array_equal(features, before[1])
+    assert store.known_hashes() == {"toy/1": "a", "toy/2": "c", "toy/3": "d"}
