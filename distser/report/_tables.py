@@ -61,7 +61,7 @@ def table3(trials: pd.DataFrame, method: str = "cww") -> pd.DataFrame:
     if chosen.empty or not weights:
         return pd.DataFrame()
     means = chosen.groupby("holdout")[weights].mean().T
-    means.index = [w.split("/", 1)[1] for w in means.index]
+    means.index = pd.Index([w.split("/", 1)[1] for w in means.index], name="training corpus")
     means["Avg"] = means.mean(axis=1, skipna=True)
     return means
 

@@ -17,7 +17,8 @@ def markdown_table(frame: pd.DataFrame, index: bool = True) -> str:
     """A GitHub Markdown table of ``frame`` (pandas' ``to_markdown`` would need tabulate)."""
     table = frame.reset_index() if index else frame
     header = [str(c) for c in table.columns]
-    rows = [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row] for row in table.itertuples(index=False)]
+    rows = [[("–" if v != v else f"{v:.2f}") if isinstance(v, float) else str(v)  # v != v: NaN
+             for v in row] for row in table.itertuples(index=False)]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, ["---"] * len(header), *rows])
 
 
