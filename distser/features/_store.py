@@ -65,6 +65,20 @@ def shard_table(manifest: pd.DataFrame, features: np.ndarray, hashes: pd.Series 
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def latest_rows(table: pa.Table) -> pa.Table:
+    """Keep the last row of each utterance: later shards supersede earlier ones (re-extraction)."""
+    keep = ~table.column("utterance_id").to_pandas().duplicated(keep="last").to_numpy()
+    return table if keep.all() else table.filter(pa.array(keep))
+
+
+def split_features(table: pa.Table) -> tuple[pd.DataFrame, np.ndarray]:
+    """A shard table as (manifest frame, row-aligned float32 feature matrix)."""
+    vectors = table.column("features").combine_chunks()
+    features = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(table), vectors.type.list_size)
+    frame = table.drop_columns(["features"]).to_pandas().reset_index(drop=True)
+    return frame, features.astype(np.float32, copy=False)
+
+
 class FeatureStore:
     """Read and write the feature shards of one feature set under ``root``.
 
@@ -113,12 +127,7 @@ class FeatureStore:
         shards = self.shard_paths(corpora)
         if not shards:
             raise FileNotFoundError(f"no feature shards under {self.path}")
-        tables = [pq.read_table(shard, columns=columns) for shard in shards]
-        table = pa.concat_tables(tables)
-        # Later shards supersede earlier ones for the same utterance (re-extraction after a change).
-        ids = table.column("utterance_id").to_pandas()
-        keep = ~ids.duplicated(keep="last").to_numpy()
-        return table if keep.all() else table.filter(pa.array(keep))
+        return latest_rows(pa.concat_tables([pq.read_table(shard, columns=columns) for shard in shards]))
 
     def manifest(self, corpora: list[str] | None = None) -> pd.DataFrame:
         """The manifest (plus ``content_hash``) of the stored utterances, without features."""
@@ -135,11 +144,7 @@ class FeatureStore:
 
     def load(self, corpora: list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
         """Manifest rows and their float32 feature matrix (row-aligned) for ``corpora``."""
-        table = self._read(corpora, [*MANIFEST_COLUMNS, "content_hash", "features"])
-        vectors = table.column("features").combine_chunks()
-        features = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(table), vectors.type.list_size)
-        frame = table.drop_columns(["features"]).to_pandas().reset_index(drop=True)
-        return frame, features.astype(np.float32, copy=False)
+        return split_features(self._read(corpora, [*MANIFEST_COLUMNS, "content_hash", "features"]))
 
     def failures(self) -> pd.DataFrame:
         """Files the most recent extraction could not turn into features (path and reason)."""

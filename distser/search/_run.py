@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from distser.features import FeatureStore, TaskLoader, write_synthetic
-from distser.features._store import MANIFEST_COLUMNS
+from distser.features._store import MANIFEST_COLUMNS, latest_rows, split_features
 from distser.learning import parse_method
 from distser.protocols import labelled_corpora, loco, unlabeled_corpora, within_corpus
 
@@ -51,11 +51,7 @@ def read_with_ray_data(store: FeatureStore) -> tuple[pd.DataFrame, np.ndarray]:
     dataset = ray.data.read_parquet([str(p) for p in store.shard_paths()],
                                     columns=[*MANIFEST_COLUMNS, "content_hash", "features"])
     table = pa.concat_tables([ray.get(ref) for ref in dataset.to_arrow_refs()])
-    ids = table.column("utterance_id").to_pandas()
-    table = table.filter(pa.array(~ids.duplicated(keep="last").to_numpy()))
-    vectors = table.column("features").combine_chunks()
-    features = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(table), vectors.type.list_size)
-    return table.drop_columns(["features"]).to_pandas(), features.astype(np.float32, copy=False)
+    return split_features(latest_rows(table))
 
 
 def plans(config: SearchConfig, manifest: pd.DataFrame) -> list:
