@@ -29,7 +29,7 @@ def select(trials: pd.DataFrame) -> pd.DataFrame:
         ...     "config": ["x", "x", "y", "y"], "valid_ua": [.5, .6, .7, .8], "test_ua": [.9, .9, .1, .2],
         ...     "finished": [True] * 4})
         >>> row = select(trials).iloc[0]
-        >>> row.config, round(row.test_ua_mean, 2), row.seeds
+        >>> row.config, round(float(row.test_ua_mean), 2), int(row.seeds)
         ('y', 0.15, 2)
     """
     missing = set(TRIAL_COLUMNS) - set(trials.columns)
