@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from distser.corpora import MANIFEST_COLUMNS
 from distser.features import FeatureStore, TaskLoader, write_synthetic
-from distser.features._store import MANIFEST_COLUMNS, latest_rows, split_features
+from distser.features._store import latest_rows, split_features
 from distser.learning import parse_method
 from distser.protocols import labelled_corpora, loco, unlabeled_corpora, within_corpus
 
