@@ -113,7 +113,7 @@ def _trial_dirname(trial) -> str:
     return f"trial-{trial.trial_id}"
 
 
-def run_study(config: SearchConfig, method: str, plan, task) -> pd.DataFrame:
+def run_study(config: SearchConfig, method: str, plan, task, tracker: Tracker) -> pd.DataFrame:
     """One study for ``method`` on ``plan``; returns its trial table.
 
     When ASHA cut some seeds of the validation-selected configuration short, those seeds are then
@@ -125,7 +125,7 @@ def run_study(config: SearchConfig, method: str, plan, task) -> pd.DataFrame:
     study = f"{method}--{plan.name}"
     space, search_alg, num_samples = _trial_space(config, method, plan)
     trainable = tune.with_resources(tune.with_parameters(run_trial, task=task), {"cpu": config.cpus_per_trial})
-    table = _run_tuner(config, study, trainable, space, search_alg, num_samples, method, plan.test_corpus)
+    table = _run_tuner(config, study, trainable, space, search_alg, num_samples, method, plan.test_corpus, tracker)
     best = select(table).iloc[0]
     chosen = table[table["config"] == best["config"]]
     missing = sorted(set(range(config.study.seeds)) - set(chosen.loc[chosen["finished"], "seed"]))
@@ -135,12 +135,13 @@ def run_study(config: SearchConfig, method: str, plan, task) -> pd.DataFrame:
     params = chosen["params"].iloc[0]
     completion = {**{k: v for k, v in space.items() if k not in SEARCHABLE},
                   "point": tune.grid_search([{**params, "seed": seed} for seed in missing])}
-    extra = _run_tuner(config, f"{study}--completion", trainable, completion, None, 1, method, plan.test_corpus)
+    extra = _run_tuner(config, f"{study}--completion", trainable, completion, None, 1, method, plan.test_corpus,
+                       tracker)
     return pd.concat([table, extra], ignore_index=True)
 
 
 def _run_tuner(config: SearchConfig, study: str, trainable, space: dict, search_alg, num_samples: int,
-               method: str, holdout: str) -> pd.DataFrame:
+               method: str, holdout: str, tracker: Tracker) -> pd.DataFrame:
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -166,7 +167,7 @@ def _run_tuner(config: SearchConfig, study: str, trainable, space: dict, search_
                 name=study,
                 storage_path=str(config.search_dir),
                 callbacks=[JsonLoggerCallback(),
-                           MLflowTrialCallback(config.resolved_tracking_uri, config.experiment, config.name, study)],
+                           MLflowTrialCallback(tracker, study)],
                 failure_config=tune.FailureConfig(max_failures=config.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 verbose=config.verbose,
@@ -234,7 +235,7 @@ def run_search(config: SearchConfig) -> pd.DataFrame:
         for method in config.study.methods:
             for plan in split_plans:
                 task = loader.task(plan)
-                tables.append(run_study(config, method, plan, task))
+                tables.append(run_study(config, method, plan, task, tracker))
         trials = pd.concat(tables, ignore_index=True)
         pruned = tracker.prune_orphans(set(trials["trial_id"]))
         if pruned:

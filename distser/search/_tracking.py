@@ -7,6 +7,7 @@ runs again by tag instead of creating duplicates.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 from pathlib import Path
@@ -34,16 +35,33 @@ def git_commit() -> str:
         return "unknown"
 
 
+@functools.cache
+def mlflow_client(tracking_uri: str) -> MlflowClient:
+    """One client per tracking URI and process: opening a SQLite store costs about a second."""
+    return MlflowClient(tracking_uri)
+
+
 class Tracker:
-    """Owns the MLflow client, the experiment and the search's parent run."""
+    """Owns the MLflow client, the experiment and the search's parent run.
+
+    Picklable (Tune pickles its callbacks, which hold the tracker, into the experiment state): the
+    client is left out and taken again from :func:`mlflow_client` on unpickling.
+    """
 
     def __init__(self, tracking_uri: str, experiment: str, search_name: str) -> None:
-        self.client = MlflowClient(tracking_uri)
+        self.client = mlflow_client(tracking_uri)
         self.tracking_uri = tracking_uri
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         self.search_name = search_name
         self.parent_id = self._find_or_create_parent()
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "client"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.client = mlflow_client(self.tracking_uri)
 
     def _runs(self, filter_string: str) -> list:
         return self.client.search_runs([self.experiment_id], filter_string, max_results=10000)
@@ -103,24 +121,27 @@ class Tracker:
 
 
 class MLflowTrialCallback(Callback):
-    """Tune callback: per-epoch metrics per training corpus, final test metrics, weights and model."""
+    """Tune callback: per-epoch metrics per training corpus, final test metrics, weights and model.
 
-    def __init__(self, tracking_uri: str, experiment: str, search_name: str, study: str) -> None:
-        self._spec = (tracking_uri, experiment, search_name)
+    Per-epoch metrics are logged asynchronously (MLflow's queue batches them), so the Tune loop, which
+    hands each trial its next epoch only after every callback returned, never waits on the store;
+    a trial's pending writes are awaited before its final metrics and before its run is closed.
+    """
+
+    def __init__(self, tracker: Tracker, study: str) -> None:
+        self.tracker = tracker
         self.study = study
-        self._tracker: Tracker | None = None
         self._runs: dict[str, str] = {}
         self._nodes: dict[str, list[str]] = {}
-
-    @property
-    def tracker(self) -> Tracker:
-        if self._tracker is None:
-            self._tracker = Tracker(*self._spec)
-        return self._tracker
+        self._pending: dict[str, list] = {}
 
     def __getstate__(self) -> dict:
-        # Tune pickles its callbacks into the experiment state (for --resume); the client stays out.
-        return {**self.__dict__, "_tracker": None, "_runs": {}, "_nodes": {}}
+        # Tune pickles its callbacks into the experiment state (for --resume); per-trial state stays out.
+        return {**self.__dict__, "_runs": {}, "_nodes": {}, "_pending": {}}
+
+    def _flush(self, trial) -> None:
+        for operation in self._pending.pop(trial.trial_id, []):
+            operation.wait()
 
     def _run_id(self, trial) -> str:
         if trial.trial_id not in self._runs:
@@ -145,14 +166,16 @@ class MLflowTrialCallback(Callback):
             nodes.append(result["node_id"])
             self.tracker.client.set_tag(run_id, "distser.nodes", ",".join(nodes))
         if result.get("finished"):
+            self._flush(trial)
             self._log_final(run_id, trial, result)
             return
         step = int(result["epoch"])
         metrics = {k: float(v) for k, v in result.items() if _is_epoch_metric(k, v)}
-        self.tracker.client.log_batch(run_id, metrics=[
+        operation = self.tracker.client.log_batch(run_id, metrics=[
             mlflow.entities.Metric(key, value, int(result.get("timestamp", 0)) * 1000, step)
             for key, value in metrics.items()
-        ])
+        ], synchronous=False)
+        self._pending.setdefault(trial.trial_id, []).append(operation)
 
     def _log_final(self, run_id: str, trial, result: dict) -> None:
         client = self.tracker.client
@@ -173,6 +196,7 @@ class MLflowTrialCallback(Callback):
                 self.tracker.client.log_artifact(self._run_id(trial), str(model))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._flush(trial)
         run_id = self._run_id(trial)
         finished = trial.last_result.get("finished") == 1
         # A trial ASHA stopped is complete too: FINISHED, tagged so selection can tell it apart.
@@ -180,6 +204,7 @@ class MLflowTrialCallback(Callback):
         self.tracker.client.set_terminated(run_id, status="FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._flush(trial)
         self.tracker.client.set_terminated(self._run_id(trial), status="FAILED")
 
 

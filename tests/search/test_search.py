@@ -52,7 +52,10 @@ def test_child_runs_hold_params_epoch_metrics_and_final_results(finished_search,
             assert [m.step for m in history] == sorted(m.step for m in history)
             assert client.get_metric_history(child.info.run_id, f"train_ua/{corpus}")
             assert client.get_metric_history(child.info.run_id, f"weight/{corpus}")
-        assert client.get_metric_history(child.info.run_id, "mean_valid_ua")
+        # Every epoch once, in order (per-epoch metrics are logged asynchronously: none may be lost).
+        epochs = [m.step for m in client.get_metric_history(child.info.run_id, "mean_valid_ua")]
+        assert epochs == list(range(1, len(epochs) + 1))
+        assert len(epochs) >= child.data.metrics.get("best_epoch", 1)
         assert client.get_metric_history(child.info.run_id, "loss/total")
     finished = [c for c in children if c.data.tags.get("distser.stopped_by") == "training"]
     assert finished, "at least one trial must train to its end"
@@ -83,3 +86,16 @@ def test_selection_uses_validation_only(finished_search):
     per_config = done.groupby("config").agg(n=("valid", "size"), valid=("valid", "mean"), test=("test", "mean"))
     best = per_config.sort_values(["n", "valid"], ascending=False).iloc[0]
     assert summary.iloc[0]["test_ua_mean"] == pytest.approx(best["test"])
+
+
+def test_tracker_pickles_without_its_client_and_shares_one_per_uri(tmp_path):
+    import pickle
+
+    from distser.search._tracking import MLflowTrialCallback, Tracker, mlflow_client
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = Tracker(uri, "distser", "s")
+    callback = pickle.loads(pickle.dumps(MLflowTrialCallback(tracker, "study")))
+    assert callback.tracker.parent_id == tracker.parent_id
+    assert callback.tracker.client is mlflow_client(uri) is tracker.client
+    assert Tracker(uri, "distser", "s").parent_id == tracker.parent_id  # found again, not duplicated
