@@ -12,13 +12,14 @@ Example:
 from ._cli import main
 from ._collect import collect_trials
 from ._figures import figure1, figure2
-from ._tables import paired_differences, selected_trials, table2, table2_wide, table3
+from ._tables import lambda_sweep, paired_differences, selected_trials, table2, table2_wide, table3
 from ._write import log_report, markdown_table, write_report
 
 __all__ = [
     "collect_trials",
     "figure1",
     "figure2",
+    "lambda_sweep",
     "log_report",
     "main",
     "markdown_table",

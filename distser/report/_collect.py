@@ -13,7 +13,8 @@ def collect_trials(tracking_uri: str, searches: list[str], experiment: str = "di
     """Every trial run of ``searches``, with its config, validation/test UAs and final corpus weights.
 
     Within-corpus trials get the method ``within:<method>`` so they form their own row of Table 2.
-    Per-corpus ``train_ua/<corpus>`` are the last epoch's values (MLflow's latest metric value).
+    Per-corpus ``train_ua/<corpus>`` are those of the best epoch, whose weights the trained model keeps
+    (the last epoch's where a run has no ``best_epoch``, e.g. one ASHA stopped).
     """
     client = MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
@@ -39,6 +40,20 @@ def collect_trials(tracking_uri: str, searches: list[str], experiment: str = "di
                 "test_wa": metrics.get("test_wa"),
                 "finished": run.data.tags.get("distser.stopped_by") == "training",
             }
-            row.update({k: v for k, v in metrics.items() if k.startswith(("final_weight/", "train_ua/"))})
+            row.update({k: v for k, v in metrics.items() if k.startswith("final_weight/")})
+            row.update(_train_ua_at_best_epoch(client, run.info.run_id, metrics))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _train_ua_at_best_epoch(client: MlflowClient, run_id: str, metrics: dict) -> dict[str, float]:
+    """``train_ua/<corpus>`` of the run's best epoch, read from the metric history."""
+    keys = [k for k in metrics if k.startswith("train_ua/")]
+    best = metrics.get("best_epoch")
+    if best is None:
+        return {k: metrics[k] for k in keys}
+    values = {}
+    for key in keys:
+        at_best = [m.value for m in client.get_metric_history(run_id, key) if m.step == int(best)]
+        values[key] = at_best[-1] if at_best else metrics[key]
+    return values

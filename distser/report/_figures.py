@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ._tables import selected_trials  # noqa: E402
+from ._tables import lambda_sweep, selected_trials  # noqa: E402
 
 #: Fig. 1 pairs each system with its CWW variant.
 FIGURE1_PAIRS = (("ce", "cww"), ("unsup", "cww+unsup"), ("unigram", "cww+unigram"), ("pel-al", "cww+pel-al"))
@@ -52,15 +52,18 @@ def figure1(trials: pd.DataFrame, path: Path) -> Path | None:
     return path
 
 
-def figure2(trials: pd.DataFrame, path: Path, method: str = "cww", baseline: str = "merged") -> Path | None:
+def figure2(trials: pd.DataFrame, path: Path, method: str = "cww", baseline: str = "merged",
+            sweep: pd.DataFrame | None = None) -> Path | None:
     """Test UA against λ_W (mean over seeds, per held-out corpus and their average), merged baseline dashed.
 
-    Uses every finished trial of ``method`` (e.g. a ``--grid`` search over λ_W), not only the selected one.
+    The curves use every finished trial of ``method`` in ``sweep`` (e.g. a ``--grid`` search over
+    λ_W; default: ``trials``), not only the selected one; the baseline is ``baseline``'s selected
+    configuration in ``trials``.
     """
-    runs = trials[(trials["method"] == method) & trials["finished"].astype(bool)]
-    if "lambda_w" not in runs or runs["lambda_w"].nunique() < 2:
+    per = lambda_sweep(trials if sweep is None else sweep, method)
+    if per.empty:
         return None
-    per = runs.groupby(["holdout", "lambda_w"])["test_ua"].mean().unstack("holdout") * 100
+    per = per.pivot(index="lambda_w", columns="holdout", values="test_ua")
     figure, axis = plt.subplots(figsize=(5.5, 3.8))
     for holdout in per.columns:
         axis.plot(per.index, per[holdout], "o-", alpha=0.6, label=holdout)

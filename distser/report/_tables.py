@@ -90,3 +90,21 @@ def paired_differences(trials: pd.DataFrame, baseline: str = "ce", confidence: f
                      "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())})
     return pd.DataFrame(rows, columns=["method", "baseline", "pairs", "mean_diff", "ci_low", "ci_high", "wins",
                                        "losses"])
+
+
+def lambda_sweep(trials: pd.DataFrame, method: str = "cww") -> pd.DataFrame:
+    """Per λ_W and held-out corpus: mean validation and test UA (%) over the finished seeds (Fig. 2's data).
+
+    Every finished trial of ``method`` counts, not only the selected configuration. The ``selected``
+    column marks, per held-out corpus, the λ_W that the mean validation UA picks.
+    """
+    runs = trials[(trials["method"] == method) & trials["finished"].astype(bool)]
+    if "lambda_w" not in runs or runs["lambda_w"].nunique() < 2:
+        return pd.DataFrame(columns=["lambda_w", "holdout", "valid_ua", "test_ua", "seeds", "selected"])
+    sweep = (runs.groupby(["lambda_w", "holdout"])
+             .agg(valid_ua=("valid_ua", "mean"), test_ua=("test_ua", "mean"), seeds=("seed", "nunique"))
+             .reset_index())
+    sweep[["valid_ua", "test_ua"]] *= 100
+    best = sweep.loc[sweep.groupby("holdout")["valid_ua"].idxmax()]
+    sweep["selected"] = sweep.index.isin(best.index)
+    return sweep

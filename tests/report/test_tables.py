@@ -8,6 +8,7 @@ from scipy import stats
 from distser.report import (
     figure1,
     figure2,
+    lambda_sweep,
     markdown_table,
     paired_differences,
     table2,
@@ -73,3 +74,25 @@ def test_figures_and_report_files(tmp_path):
 
 def test_markdown_table():
     assert markdown_table(pd.DataFrame({"a": [1.234]}), index=False) == "| a |\n| --- |\n| 1.23 |"
+
+
+def test_lambda_sweep_marks_the_validation_choice_per_holdout():
+    sweep = lambda_sweep(_trials()).set_index(["lambda_w", "holdout"])
+    assert sweep.loc[(1.0, "emodb"), "test_ua"] == pytest.approx(30.0)
+    assert sweep.loc[(4.0, "ravdess"), "test_ua"] == pytest.approx(100 * np.mean([0.55, 0.57, 0.59]))
+    assert sweep.loc[(4.0, "emodb"), "selected"] and not sweep.loc[(1.0, "emodb"), "selected"]
+    assert lambda_sweep(_trials()[_trials()["config"] != '{"lambda_w": 1.0}']).empty  # one λ_W: no sweep
+
+
+def test_a_separate_sweep_draws_figure2_but_leaves_table2_alone(tmp_path):
+    trials = _trials()
+    main = trials[trials["config"] != '{"lambda_w": 1.0}']
+    # The sweep search would pick λ_W = 1 here (its higher validation UA); Table 2 keeps main's λ_W = 4.
+    sweep = trials[trials["method"] == "cww"].assign(search="sweep")
+    sweep.loc[sweep["lambda_w"] == 1.0, "valid_ua"] = 0.9
+    write_report(main, tmp_path, sweep=sweep)
+    text = (tmp_path / "README.md").read_text()
+    assert "| cww | 47.0 ± 2.0 |" in text
+    assert "| selected on validation | 30.0 | 30.0 | 30.0 |" in text
+    assert (tmp_path / "figure2.png").exists() and (tmp_path / "lambda_sweep.csv").exists()
+    assert "Table 2 methods without runs here: unsup, soft," in text
