@@ -76,6 +76,6 @@ def finished_search(tmp_path_factory, ray_local):
     storage = tmp_path_factory.mktemp("search")
     config = parse_args(["--method", "cww+pel", "--holdout", "iemocap", "--seeds", "2", "--samples", "2",
                          "--max-epochs", "6", "--synthetic-scale", "0.02", "--storage", str(storage),
-                         "--name", "search-test", "--checkpoint-every", "2", "--quiet"])
+                         "--name", "search-test", "--checkpoint-seconds", "0", "--quiet"])
     summary = run_search(config)
     return config, summary

@@ -75,13 +75,17 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     where.add_argument("--max-concurrent", type=int, default=None, help="cap on trials running at once")
     where.add_argument("--max-failures", type=int, default=3,
                        help="retries of a failed trial from its last checkpoint (default 3)")
-    where.add_argument("--checkpoint-every", type=int, default=10,
-                       help="epochs between trial checkpoints (default 10; a checkpoint is ~55 MB: model, Adam, best)")
+    where.add_argument("--checkpoint-seconds", type=float, default=60.0,
+                       help="a trial saves a resumable checkpoint after the first epoch ending at least this "
+                       "long after its last one (default 60; 0: every epoch; a checkpoint is ~55 MB: model, "
+                       "Adam, best weights)")
     where.add_argument("--quiet", action="store_true", help="no Tune status table")
     args = parser.parse_args(argv)
 
     if args.grid and args.paper_params:
         parser.error("--grid and --paper-params exclude each other")
+    if args.checkpoint_seconds < 0:
+        parser.error(f"--checkpoint-seconds must be >= 0, got {args.checkpoint_seconds}")
     if args.seeds < 1 or args.samples < 1:
         parser.error("--seeds and --samples must be at least 1")
     name = args.name
@@ -95,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         study=StudyConfig(methods=args.methods or ["cww+pel"], seeds=args.seeds, samples=args.samples,
                           grid=args.grid, paper_params=args.paper_params, tune_lr=args.tune_lr,
                           tune_dropout=args.tune_dropout),
-        training=TrainingConfig(max_epochs=args.max_epochs, checkpoint_every=args.checkpoint_every,
+        training=TrainingConfig(max_epochs=args.max_epochs, checkpoint_seconds=args.checkpoint_seconds,
                                 threads_per_trial=args.cpus_per_trial,
                                 early_stopping=not args.no_early_stopping),
         scheduler=SchedulerConfig(asha=not args.no_asha),

@@ -87,7 +87,7 @@ def _trial_space(config: SearchConfig, method: str, plan) -> tuple[dict, object 
         "method": method, "holdout": plan.test_corpus, "plan": plan.name,
         "max_epochs": config.training.max_epochs, "patience": config.training.patience,
         "early_stopping": config.training.early_stopping,
-        "threads": config.training.threads_per_trial, "checkpoint_every": config.training.checkpoint_every,
+        "threads": config.training.threads_per_trial, "checkpoint_seconds": config.training.checkpoint_seconds,
     }
     seeds = list(range(config.study.seeds))
     searched = hyperparameters(method, tune_lr=config.study.tune_lr, tune_dropout=config.study.tune_dropout)

@@ -23,7 +23,7 @@ SEARCH_TAG = "distser.search"
 TRIAL_TAG = "distser.trial_id"
 STUDY_TAG = "distser.study"
 ROLE_TAG = "distser.role"
-_SKIP_CONFIG = {"max_epochs", "patience", "threads", "checkpoint_every", "early_stopping"}
+_SKIP_CONFIG = {"max_epochs", "patience", "threads", "checkpoint_seconds", "early_stopping"}
 
 
 def git_commit() -> str:

@@ -18,7 +18,7 @@ def test_killed_driver_resumes_without_duplicates(tmp_path, mlflow_runs, subproc
     storage = tmp_path / "runs"
     args = ["--method", "cww", "--holdout", "iemocap", "--seeds", "2", "--samples", "3", "--max-epochs", "10",
             "--synthetic-scale", "0.02", "--storage", str(storage), "--name", "search-resume",
-            "--checkpoint-every", "1", "--quiet"]
+            "--checkpoint-seconds", "0", "--quiet"]
     uri = f"sqlite:///{storage / 'mlflow.db'}"
     with open(tmp_path / "first.log", "w") as log:
         driver = subprocess.Popen([*SEARCH, *args], cwd=tmp_path, env=subprocess_env, stdout=log, stderr=log,
