@@ -57,7 +57,8 @@ def table3(trials: pd.DataFrame, method: str = "cww") -> pd.DataFrame:
     """
     chosen = selected_trials(trials)
     chosen = chosen[chosen["method"] == method]
-    weights = [c for c in chosen.columns if c.startswith("final_weight/")]
+    # Only the corpora cww trained on: other methods' trials (e.g. merged's one "merged" corpus) add columns.
+    weights = [c for c in chosen.columns if c.startswith("final_weight/") and chosen[c].notna().any()]
     if chosen.empty or not weights:
         return pd.DataFrame()
     means = chosen.groupby("holdout")[weights].mean().T

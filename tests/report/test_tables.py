@@ -47,8 +47,11 @@ def test_table2_uses_the_validation_selected_configuration():
 
 
 def test_table3_averages_final_weights_of_selected_cww():
-    weights = table3(_trials())
+    trials = _trials()
+    trials.loc[trials["method"] == "merged", "final_weight/merged"] = 3.0  # merged trains on one corpus
+    weights = table3(trials)
     assert weights.loc["a", "emodb"] == pytest.approx(0.6) and weights.loc["b", "Avg"] == pytest.approx(1.4)
+    assert list(weights.index) == ["a", "b"]
 
 
 def test_paired_differences_match_a_t_interval():
