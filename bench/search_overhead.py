@@ -49,20 +49,20 @@ def main() -> None:
     store = FeatureStore(args.store) if args.store else write_synthetic(str(work / "features"), scale=0.05)
     holdout = args.holdout or ("iemocap" if args.store is None else None)
 
+    if holdout is None:
+        manifest = TaskLoader(store).manifest
+        holdout = sorted(set(manifest.loc[manifest["label"].notna(), "corpus"]))[0]
+
     def bare_loop() -> float:
         started = time.perf_counter()
         loader = TaskLoader(store)
-        chosen = holdout or sorted(set(loader.manifest.loc[loader.manifest["label"].notna(), "corpus"]))[0]
         unlabeled = sorted(set(loader.manifest.loc[loader.manifest["label"].isna(), "corpus"]))
-        task = loader.task(loco(loader.manifest, chosen, unlabeled=unlabeled[0] if unlabeled else None))
+        task = loader.task(loco(loader.manifest, holdout, unlabeled=unlabeled[0] if unlabeled else None))
         for seed in range(args.trainings):
             train(task, TrainConfig(method="cww", params=MethodParams(lambda_w=4.0), seed=seed,
                                     max_epochs=args.epochs, early_stopping=False))
         return time.perf_counter() - started
 
-    if holdout is None:
-        manifest = TaskLoader(store).manifest
-        holdout = sorted(set(manifest.loc[manifest["label"].notna(), "corpus"]))[0]
     bare_before = bare_loop()
     print(f"bare loop: {args.trainings} trainings x {args.epochs} epochs in {bare_before:.1f} s "
           f"(torch threads {torch.get_num_threads()})")
