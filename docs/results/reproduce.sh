@@ -22,5 +22,6 @@ step "$PY" tune/search.py --name public-lambda-w --method cww --grid "${COMMON[@
 step "$PY" tune/search.py --name public-within --protocol within --method ce --paper-params "${COMMON[@]}"
 
 step "$PY" tune/report.py --search public-table2 --search public-within --sweep public-lambda-w \
-    --tracking-uri "sqlite:///$RUNS/mlflow.db" --out docs/results
+    --tracking-uri "sqlite:///$RUNS/mlflow.db" --out docs/results \
+    --title "Public corpora (RAVDESS, TESS, SAVEE, EmoDB; LibriSpeech unlabeled), IS10, 5 seeds"
 echo "== whole reproduction: $(( $(date +%s) - start )) s"
