@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import subprocess
 import time
 from pathlib import Path
@@ -124,25 +125,31 @@ class Tracker:
 class MLflowTrialCallback(Callback):
     """Tune callback: per-epoch metrics per training corpus, final test metrics, weights and model.
 
-    Per-epoch metrics are logged asynchronously (MLflow's queue batches them), so the Tune loop, which
-    hands each trial its next epoch only after every callback returned, never waits on the store;
-    a trial's pending writes are awaited before its final metrics and before its run is closed.
+    The Tune loop hands a trial its next epoch only after every callback returned, so per-epoch
+    metrics are buffered per trial and written in one transaction every ``flush_seconds``, whenever
+    the trial saves a checkpoint (a resumed trial continues from there, so nothing before it can be
+    lost), and when the trial ends. MLflow's own asynchronous logging is not used: closing a run
+    waits up to a second for its queue thread, once per trial.
     """
 
-    def __init__(self, tracker: Tracker, study: str) -> None:
+    def __init__(self, tracker: Tracker, study: str, flush_seconds: float = 5.0) -> None:
         self.tracker = tracker
         self.study = study
+        self.flush_seconds = flush_seconds
         self._runs: dict[str, str] = {}
         self._nodes: dict[str, list[str]] = {}
-        self._pending: dict[str, list] = {}
+        self._buffer: dict[str, list[mlflow.entities.Metric]] = {}
+        self._flushed_at: dict[str, float] = {}
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks into the experiment state (for --resume); per-trial state stays out.
-        return {**self.__dict__, "_runs": {}, "_nodes": {}, "_pending": {}}
+        return {**self.__dict__, "_runs": {}, "_nodes": {}, "_buffer": {}, "_flushed_at": {}}
 
     def _flush(self, trial) -> None:
-        for operation in self._pending.pop(trial.trial_id, []):
-            operation.wait()
+        metrics = self._buffer.pop(trial.trial_id, [])
+        if metrics:  # log_batch splits into MLflow's 1000-metric batches itself
+            self.tracker.client.log_batch(self._run_id(trial), metrics=metrics)
+        self._flushed_at[trial.trial_id] = time.monotonic()
 
     def _run_id(self, trial) -> str:
         if trial.trial_id not in self._runs:
@@ -170,13 +177,12 @@ class MLflowTrialCallback(Callback):
             self._flush(trial)
             self._log_final(run_id, trial, result)
             return
-        step = int(result["epoch"])
-        metrics = {k: float(v) for k, v in result.items() if _is_epoch_metric(k, v)}
-        operation = self.tracker.client.log_batch(run_id, metrics=[
-            mlflow.entities.Metric(key, value, int(result.get("timestamp", 0)) * 1000, step)
-            for key, value in metrics.items()
-        ], synchronous=False)
-        self._pending.setdefault(trial.trial_id, []).append(operation)
+        step, timestamp = int(result["epoch"]), int(result.get("timestamp", 0)) * 1000
+        self._buffer.setdefault(trial.trial_id, []).extend(
+            mlflow.entities.Metric(key, float(value), timestamp, step)
+            for key, value in result.items() if _is_epoch_metric(key, value))
+        if time.monotonic() - self._flushed_at.get(trial.trial_id, -math.inf) >= self.flush_seconds:
+            self._flush(trial)
 
     def _log_final(self, run_id: str, trial, result: dict) -> None:
         weights = {k.split("/", 1)[1]: float(v) for k, v in result.items() if k.startswith("final_weight/")}
@@ -191,6 +197,8 @@ class MLflowTrialCallback(Callback):
                                      "final_metrics.json")
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
+        # Tune calls this after on_trial_result for the same report: the checkpoint's epoch is buffered.
+        self._flush(trial)
         # Only the final checkpoint holds the best epoch's weights (the others resume training).
         with checkpoint.as_directory() as folder:
             model = Path(folder) / MODEL_FILE
@@ -199,6 +207,7 @@ class MLflowTrialCallback(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._flush(trial)
+        self._flushed_at.pop(trial.trial_id)
         run_id = self._run_id(trial)
         finished = trial.last_result.get("finished") == 1
         # A trial ASHA stopped is complete too: FINISHED, tagged so selection can tell it apart.
@@ -207,6 +216,7 @@ class MLflowTrialCallback(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._flush(trial)
+        self._flushed_at.pop(trial.trial_id)
         self.tracker.client.set_terminated(self._run_id(trial), status="FAILED")
 
 

@@ -52,7 +52,7 @@ def test_child_runs_hold_params_epoch_metrics_and_final_results(finished_search,
             assert [m.step for m in history] == sorted(m.step for m in history)
             assert client.get_metric_history(child.info.run_id, f"train_ua/{corpus}")
             assert client.get_metric_history(child.info.run_id, f"weight/{corpus}")
-        # Every epoch once, in order (per-epoch metrics are logged asynchronously: none may be lost).
+        # Every epoch once, in order (per-epoch metrics are buffered per trial: none may be lost).
         epochs = [m.step for m in client.get_metric_history(child.info.run_id, "mean_valid_ua")]
         assert epochs == list(range(1, len(epochs) + 1))
         assert len(epochs) >= child.data.metrics.get("best_epoch", 1)

@@ -1,0 +1,73 @@
+"""The MLflow trial callback: per-epoch metrics buffered per trial, written on time, checkpoint and end."""
+
+from types import SimpleNamespace
+
+import pytest
+from ray import tune
+
+from distser.search import _tracking
+from distser.search._tracking import MLflowTrialCallback, Tracker
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(_tracking.time, "monotonic", clock)
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "distser", "s")
+    callback = MLflowTrialCallback(tracker, "study", flush_seconds=5.0)
+    trial = SimpleNamespace(trial_id="t1", config={"method": "cww", "seed": 0, "lambda_w": 4.0}, last_result={})
+    return clock, tracker, callback, trial
+
+
+def _epoch(epoch: int) -> dict:
+    return {"epoch": epoch, "mean_valid_ua": epoch / 10, "valid_ua/a": 0.5, "weight/a": 1.0, "timestamp": 0}
+
+
+def _logged_epochs(tracker, callback, trial) -> list[int]:
+    return [m.step for m in tracker.client.get_metric_history(callback._run_id(trial), "mean_valid_ua")]
+
+
+def test_epochs_are_written_every_few_seconds_and_at_checkpoints(setup, tmp_path):
+    clock, tracker, callback, trial = setup
+    callback.on_trial_start(0, [], trial)
+    callback.on_trial_result(0, [], trial, _epoch(1))  # the first epoch at once: the UI shows the trial
+    assert _logged_epochs(tracker, callback, trial) == [1]
+    for epoch in (2, 3):
+        clock.now += 2.0
+        callback.on_trial_result(0, [], trial, _epoch(epoch))
+    assert _logged_epochs(tracker, callback, trial) == [1]  # 4 s since the last write: buffered
+    clock.now += 2.0
+    callback.on_trial_result(0, [], trial, _epoch(4))
+    assert _logged_epochs(tracker, callback, trial) == [1, 2, 3, 4]
+    clock.now += 1.0
+    callback.on_trial_result(0, [], trial, _epoch(5))
+    resumable = tmp_path / "checkpoint"  # mid-training: no best model in it
+    resumable.mkdir()
+    callback.on_checkpoint(0, [], trial, checkpoint=tune.Checkpoint.from_directory(resumable))
+    # a resumed trial continues after epoch 5: epochs 1-5 are written now
+    assert _logged_epochs(tracker, callback, trial) == [1, 2, 3, 4, 5]
+    callback.on_trial_result(0, [], trial, _epoch(6))
+    trial.last_result = {"finished": 0}
+    callback.on_trial_complete(0, [], trial)  # stopped (e.g. by ASHA): what is buffered is written
+    assert _logged_epochs(tracker, callback, trial) == [1, 2, 3, 4, 5, 6]
+    run = tracker.client.get_run(callback._run_id(trial))
+    assert run.info.status == "FINISHED" and run.data.tags["distser.stopped_by"] == "asha"
+    assert run.data.params["lambda_w"] == "4.0"
+
+
+def test_a_failed_trial_keeps_its_buffered_epochs(setup):
+    clock, tracker, callback, trial = setup
+    for epoch in (1, 2, 3):
+        callback.on_trial_result(0, [], trial, _epoch(epoch))
+    callback.on_trial_error(0, [], trial)
+    assert _logged_epochs(tracker, callback, trial) == [1, 2, 3]
+    assert tracker.client.get_run(callback._run_id(trial)).info.status == "FAILED"
+
