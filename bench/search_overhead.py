@@ -29,7 +29,7 @@ import torch
 
 from distser.features import FeatureStore, TaskLoader, write_synthetic
 from distser.learning import MethodParams, TrainConfig, train
-from distser.protocols import loco
+from distser.protocols import labelled_corpora, loco, unlabeled_corpora
 from distser.search import parse_args
 from distser.search._run import run_search
 
@@ -50,13 +50,12 @@ def main() -> None:
     holdout = args.holdout or ("iemocap" if args.store is None else None)
 
     if holdout is None:
-        manifest = TaskLoader(store).manifest
-        holdout = sorted(set(manifest.loc[manifest["label"].notna(), "corpus"]))[0]
+        holdout = labelled_corpora(TaskLoader(store).manifest)[0]
 
     def bare_loop() -> float:
         started = time.perf_counter()
         loader = TaskLoader(store)
-        unlabeled = sorted(set(loader.manifest.loc[loader.manifest["label"].isna(), "corpus"]))
+        unlabeled = unlabeled_corpora(loader.manifest)
         task = loader.task(loco(loader.manifest, holdout, unlabeled=unlabeled[0] if unlabeled else None))
         for seed in range(args.trainings):
             train(task, TrainConfig(method="cww", params=MethodParams(lambda_w=4.0), seed=seed,
