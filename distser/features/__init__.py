@@ -12,7 +12,7 @@ Example:
 
 from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read_audio
 from ._extract import ExtractReport, extract
-from ._store import FeatureStore, shard_table, write_table_atomic
+from ._store import FeatureStore, ShardError, check_finite, read_shard, shard_table, write_table_atomic
 from ._synthetic import PAPER_CORPORA, synthetic_manifest_and_features, write_synthetic
 from ._task import Normalizer, TaskLoader, load_task
 
@@ -24,11 +24,14 @@ __all__ = [
     "Extractor",
     "FeatureStore",
     "Normalizer",
+    "ShardError",
     "TaskLoader",
+    "check_finite",
     "content_hash",
     "extract",
     "load_task",
     "read_audio",
+    "read_shard",
     "shard_table",
     "synthetic_manifest_and_features",
     "write_synthetic",

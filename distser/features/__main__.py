@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="fraction of the paper's corpus sizes (default 0.05, ~4.6k utterances)")
     synthetic.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
 
-    compact = commands.add_parser("compact", help="merge each corpus's shards into one (faster reads)")
+    compact = commands.add_parser("compact", help="merge each corpus's shards into one (faster reads)",
+                                  description="Merge each corpus's shards into one, dropping superseded rows; "
+                                  "shards written before shards carried a checksum are rewritten with one.")
     compact.add_argument("--out", required=True, type=Path, help="feature store folder")
     compact.add_argument("--feature-set", default="IS10", choices=list(FEATURE_SETS))
 
@@ -111,7 +113,8 @@ def _compact(args: argparse.Namespace) -> int:
 
     store = FeatureStore(args.out, args.feature_set)
     removed = store.compact()
-    print(f"{store.path}: merged {removed} shards away; {len(store.shard_paths())} shards left")
+    print(f"{store.path}: merged or rewrote {removed} shards; {len(store.shard_paths())} shards left, "
+          f"{len(store.unverified_shards())} without a checksum")
     return 0
 
 
@@ -127,6 +130,10 @@ def _info(args: argparse.Namespace) -> int:
         index="corpus", columns="label", values="utterance_id", aggfunc="count", fill_value=0)
     print(f"{store.path}  ({store.fingerprint()})")
     print(counts.to_string())
+    unverified = store.unverified_shards()
+    if unverified:
+        print(f"{len(unverified)} of {len(store.shard_paths())} shards unverified (written before shards carried "
+              f"a checksum); `python -m distser.features compact --out {args.out}` rewrites them with one")
     failures = store.failures()
     print(f"{len(failures)} failures in the last extraction")
     for row in failures.itertuples():
