@@ -264,6 +264,26 @@ def msp_improv_root(tmp_path: Path) -> Path:
     return root
 
 
+# One row per annotation, the EmoDetail format of releases 1.7-1.11 (see the loader's docstring), with
+# the real file's quirks: empty or missing secondary field, free-text "Other-..." answers, lower case.
+MSP_PODCAST_DETAILED = """\
+FileName,EmoDetail
+MSP-PODCAST_0001_0008.wav,"WORKER00001; Happy; Happy,Excited; A:5.0; V:6.0; D:4.0;"
+MSP-PODCAST_0001_0008.wav,"WORKER00002; Happy; ; A:4.0; V:6.0; D:4.0;"
+MSP-PODCAST_0001_0008.wav,"WORKER00003; Neutral; Neutral,Concerned; A:3.0; V:4.0; D:4.0;"
+MSP-PODCAST_0001_0008.wav,"WORKER00004; Surprise; Surprise,Happy; A:5.0; V:5.0; D:4.0;"
+MSP-PODCAST_0001_0008.wav,"WORKER00002; Sad; ; A:4.0; V:6.0; D:4.0;"
+MSP-PODCAST_0001_0009.wav,"WORKER00005; Other-Curious; Other-Curious; A:4.0; V:4.0; D:4.0;"
+MSP-PODCAST_0001_0009.wav,"WORKER00001; neutral; A:3.0; V:4.0; D:3.0;"
+MSP-PODCAST_0002_0001.wav,"WORKER00006; Angry; Angry,Annoyed; A:6.0; V:2.0; D:6.0;"
+MSP-PODCAST_0002_0001.wav,"WORKER00007; Contempt; Contempt,Angry; A:5.0; V:2.0; D:5.0;"
+MSP-PODCAST_0002_0001.wav,"WORKER00008; Angry; ; A:6.0; V:2.0; D:5.0;"
+MSP-PODCAST_0002_0001.wav,"WORKER00009; Sad; Sad,Disappointed; A:3.0; V:2.0; D:3.0;"
+MSP-PODCAST_0003_0001.wav,"WORKER00001; Contempt; ; A:4.0; V:3.0; D:4.0;"
+MSP-PODCAST_0404_0001.wav,"WORKER00001; Happy; ; A:4.0; V:5.0; D:4.0;"
+"""
+
+
 @pytest.fixture
 def msp_podcast_root(tmp_path: Path) -> Path:
     root = tmp_path / "MSP-Podcast"
@@ -279,6 +299,7 @@ def msp_podcast_root(tmp_path: Path) -> Path:
         "MSP-PODCAST_0003_0001.wav,C,4.0,3.0,4.0,12,Female,Train\n"
         "MSP-PODCAST_0404_0001.wav,H,4.0,5.0,4.0,12,Female,Train\n",  # no audio: ignored
     )
+    write_text(root / "Labels" / "labels_detailed.csv", MSP_PODCAST_DETAILED)  # no rows for 0002_0002
     return root
 
 
