@@ -1,7 +1,9 @@
 """Learning core: model F, the paper's losses and methods, metrics, and the Algorithm 1 trainer.
 
-Consumes a :class:`distser.arrays.Task`; reports per-epoch :class:`EpochRecord` objects to
-:class:`Callback` objects. Imports neither Ray nor MLflow (``distser.search`` connects those).
+Consumes a :class:`distser.arrays.Task` or :class:`distser.arrays.IndexedTask`; the methods are
+composable components (:mod:`distser.learning.methods`, one module each). Reports per-epoch
+:class:`EpochRecord` objects to :class:`Callback` objects. Imports neither Ray nor MLflow
+(``distser.search`` connects those).
 
 Example:
     >>> from distser.learning import TrainConfig, synthetic_task, train
@@ -10,7 +12,6 @@ Example:
     ('cww+pel-al', 1, ['ce', 'pel', 'total'])
 """
 
-from ._data import concat_corpora, merge_corpora
 from ._losses import (
     class_prior,
     class_weights,
@@ -24,13 +25,13 @@ from ._losses import (
     one_hot_targets,
     pel_loss,
     pel_target,
+    power_weights,
     reconstruction_loss,
     soft_label_targets,
     uniform_smoothing_targets,
     unigram_smoothing_targets,
     weighted_cross_entropy,
 )
-from ._methods import ALIASES, COMPONENTS, TABLE2_METHODS, Method, MethodParams, parse_method
 from ._metrics import confusion_matrix, unweighted_accuracy, weighted_accuracy
 from ._model import PAPER_HIDDEN, EmotionClassifier, count_linear_macs
 from ._runtime import keep_freed_memory
@@ -39,20 +40,38 @@ from ._trainer import (
     Callback,
     CheckpointCallback,
     EpochRecord,
+    NonFiniteLoss,
     StopTraining,
+    TestResult,
     TrainConfig,
     Trainer,
     TrainResult,
     train,
+)
+from .methods import (
+    ALIASES,
+    COMPONENTS,
+    HYPERPARAMETERS,
+    REGISTRY,
+    TABLE2_METHODS,
+    Hyperparameter,
+    Method,
+    MethodParams,
+    components_help,
+    parse_method,
 )
 
 __all__ = [
     # methods
     "ALIASES",
     "COMPONENTS",
+    "HYPERPARAMETERS",
+    "REGISTRY",
     "TABLE2_METHODS",
+    "Hyperparameter",
     "Method",
     "MethodParams",
+    "components_help",
     "parse_method",
     # model
     "PAPER_HIDDEN",
@@ -70,6 +89,7 @@ __all__ = [
     "multi_corpus_loss",
     "one_hot_targets",
     "pel_loss",
+    "power_weights",
     "pel_target",
     "reconstruction_loss",
     "soft_label_targets",
@@ -81,8 +101,6 @@ __all__ = [
     "unweighted_accuracy",
     "weighted_accuracy",
     # data
-    "concat_corpora",
-    "merge_corpora",
     "synthetic_task",
     # runtime
     "keep_freed_memory",
@@ -90,8 +108,10 @@ __all__ = [
     "Callback",
     "CheckpointCallback",
     "EpochRecord",
+    "NonFiniteLoss",
     "StopTraining",
     "TrainConfig",
+    "TestResult",
     "TrainResult",
     "Trainer",
     "train",

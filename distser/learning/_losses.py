@@ -72,6 +72,27 @@ def multi_corpus_loss(
     return (w * losses).mean()
 
 
+def power_weights(hardness: Sequence[float] | np.ndarray, exponent: float) -> np.ndarray:
+    """``h_d^λ / mean_d h_d^λ``: weights of mean 1 that grow with each corpus's hardness ``h_d >= 0``.
+
+    ``λ = 0`` gives ones (``0**0 == 1``); if every ``h_d^λ`` is 0 (nothing is hard) the weights are ones.
+
+    Example:
+        >>> power_weights([1.0, 3.0], 1).tolist()
+        [0.5, 1.5]
+    """
+    h = np.asarray(hardness, dtype=np.float64)
+    if h.ndim != 1 or h.size == 0:
+        raise ValueError(f"hardness must be a non-empty 1-D sequence, got shape {h.shape}")
+    if not np.all(np.isfinite(h)) or np.any(h < 0):
+        raise ValueError(f"hardness must be finite and >= 0, got {h.tolist()}")
+    powered = np.power(h, float(exponent))
+    mean = powered.mean()
+    if mean <= 0.0:  # no corpus is harder than another: keep equal weights
+        return np.ones_like(h)
+    return powered / mean
+
+
 def corpus_weights(uas: Sequence[float] | np.ndarray | Mapping[str, float], lambda_w: float):
     """Eq. (3): ``w_d = (1 - U_d)^λ_W / mean_d (1 - U_d)^λ_W`` — larger for corpora with lower UA.
 
@@ -93,11 +114,7 @@ def corpus_weights(uas: Sequence[float] | np.ndarray | Mapping[str, float], lamb
     if not np.all(np.isfinite(u)):
         raise ValueError(f"uas must be finite, got {u.tolist()}")
     # Clip: a UA is in [0, 1]; tiny float excursions must not produce NaN from a negative base.
-    powered = np.power(np.clip(1.0 - u, 0.0, 1.0), float(lambda_w))  # 0**0 == 1, so λ_W = 0 gives ones
-    mean = powered.mean()
-    if mean <= 0.0:  # every corpus perfectly recognised: no corpus is harder, keep equal weights
-        return np.ones_like(u)
-    return powered / mean
+    return power_weights(np.clip(1.0 - u, 0.0, 1.0), lambda_w)
 
 
 def pel_target(kind: str, num_classes: int = 4, neutral_index: int = 0) -> Tensor:

@@ -89,11 +89,18 @@ def test_learning_core_imports_neither_ray_nor_mlflow():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(
-    "module", ["", "_methods", "_losses", "_metrics", "_model", "_data", "_synthetic", "_runtime", "_trainer"]
-)
+def _learning_modules() -> list[str]:
+    import pkgutil
+
+    import distser.learning
+
+    found = pkgutil.walk_packages(distser.learning.__path__, "distser.learning.")
+    return ["distser.learning", *(m.name for m in found)]
+
+
+@pytest.mark.parametrize("module", _learning_modules())
 def test_docstring_examples(module):
-    mod = importlib.import_module(f"distser.learning.{module}" if module else "distser.learning")
+    mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from distser.arrays import CorpusArrays, Task
+from distser.arrays import CorpusArrays
 from distser.learning import (
     TABLE2_METHODS,
     CheckpointCallback,
     EpochRecord,
     MethodParams,
+    NonFiniteLoss,
     StopTraining,
     TrainConfig,
     Trainer,
@@ -96,8 +98,7 @@ def test_every_method_trains_two_epochs(task, method):
     assert ("cp" in record.losses) == ("cp" in method)
     assert 0.0 <= result.test_ua <= 1.0 and 0.0 <= result.test_wa <= 1.0
     assert np.asarray(result.test_confusion).sum() == len(task.test)
-    expected_corpora = ["merged"] if method == "merged" else task.corpora
-    assert result.corpora == expected_corpora and list(record.valid_ua) == expected_corpora
+    assert result.corpora == task.corpora and list(record.valid_ua) == task.corpora
 
 
 def test_loss_terms_add_up_to_total(task):
@@ -113,13 +114,18 @@ def test_unknown_method_lists_valid_names(task):
     assert "cww+pel-al" in str(err.value) and "unigram" in str(err.value)
 
 
-def test_soft_without_soft_labels_names_the_corpus(task):
+def test_soft_falls_back_to_one_hot_for_a_corpus_without_votes_and_names_it(task):
     parts = dict(task.train)
     parts["b"] = replace(parts["b"], soft_labels=None)
     no_soft = replace(task, train=parts)
-    with pytest.raises(ValueError, match="'b'"):
-        Trainer(no_soft, _cfg(method="soft"))
-    Trainer(no_soft, _cfg(method="ls"))  # other methods do not need them
+    with pytest.warns(UserWarning, match="'b' has no annotator votes"):
+        trainer = Trainer(no_soft, _cfg(method="soft"))
+    b = slice(len(parts["a"]), len(parts["a"]) + len(parts["b"]))
+    assert torch.equal(trainer._targets[b], torch.eye(4)[torch.from_numpy(parts["b"].labels)])
+    assert torch.allclose(trainer._targets[: len(parts["a"])], torch.from_numpy(parts["a"].soft_labels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer(no_soft, _cfg(method="ls"))  # other methods do not need votes and do not warn
 
 
 def test_methods_needing_unlabeled_data_say_so(task):
@@ -164,9 +170,63 @@ def test_cww_weights_follow_eq3_from_train_ua(task):
 
 
 def test_cww_from_valid_ua(task):
-    cfg = _cfg(method="cww", params=MethodParams(cww_source="valid", lambda_w=2), max_epochs=2)
+    cfg = _cfg(method="cww", params=MethodParams(cww_signal="valid-ua", lambda_w=2), max_epochs=2)
     for rec in train(task, cfg).history:
         assert rec.corpus_weights == pytest.approx(corpus_weights(rec.valid_ua, 2))
+
+
+def test_cww_from_training_loss(task):
+    cfg = _cfg(method="cww", params=MethodParams(cww_signal="train-loss", lambda_w=3), max_epochs=2)
+    for rec in train(task, cfg).history:
+        losses = np.array([rec.train_loss[c] for c in task.corpora])
+        expected = losses**3 / np.mean(losses**3)
+        assert [rec.corpus_weights[c] for c in task.corpora] == pytest.approx(expected)
+
+
+def test_cww_smoothing_and_floor_compose_over_epochs(task):
+    beta, floor = 0.6, 0.25
+    cfg = _cfg(method="cww", params=MethodParams(lambda_w=4, cww_smoothing=beta, weight_floor=floor), max_epochs=3,
+               early_stopping=False)
+    previous = np.ones(3)
+    for rec in train(task, cfg).history:
+        raw = np.array(list(corpus_weights(rec.train_ua, 4).values()))
+        expected = (1 - floor) * (beta * previous + (1 - beta) * raw) + floor
+        got = np.array([rec.corpus_weights[c] for c in task.corpora])
+        assert got == pytest.approx(expected)
+        assert got.min() >= floor and got.mean() == pytest.approx(1.0)
+        previous = got
+
+
+def test_dro_updates_weights_every_step_from_corpus_losses(task):
+    eta = 0.5
+    trainer = Trainer(task, _cfg(method="dro", params=MethodParams(dro_eta=eta), max_epochs=1))
+    seen = []
+    original = trainer._weighting.after_step
+
+    def spy(weights, losses):
+        seen.append((weights.clone(), losses.clone()))
+        return original(weights, losses)
+
+    trainer._weighting.after_step = spy
+    result = trainer.fit()
+    assert len(seen) == trainer.steps_per_epoch
+    q = torch.ones(3)
+    for weights, losses in seen:  # q <- q·exp(η·L_d), renormalised to mean 1, step after step
+        assert torch.allclose(weights, q)
+        q = q * torch.exp(eta * losses)
+        q = q / q.mean()
+    final = np.array([result.corpus_weights[c] for c in task.corpora])
+    assert final == pytest.approx(q.numpy(), rel=1e-6) and final.mean() == pytest.approx(1.0)
+    assert not np.allclose(final, 1.0)  # the corpora differ in difficulty
+    # The corpus with the highest mean loss gains the most weight.
+    losses = result.history[0].train_loss
+    assert max(losses, key=losses.get) == max(result.corpus_weights, key=result.corpus_weights.get)
+
+
+def test_dro_with_zero_step_size_equals_ce(task):
+    ce = train(task, _cfg(method="ce", max_epochs=2))
+    dro = train(task, _cfg(method="dro", params=MethodParams(dro_eta=0.0), max_epochs=2))
+    _assert_same_run(replace(dro, method="ce"), ce)
 
 
 def test_without_cww_weights_stay_one(task):
@@ -174,29 +234,73 @@ def test_without_cww_weights_stay_one(task):
     assert all(w == 1.0 for rec in result.history for w in rec.corpus_weights.values())
 
 
-def test_cww_lambda_zero_equals_ce(task):
-    ce = train(task, _cfg(method="ce", max_epochs=2))
-    cww0 = train(task, _cfg(method="cww", params=MethodParams(lambda_w=0.0), max_epochs=2))
+@pytest.mark.parametrize("signal", ["train-ua", "valid-ua", "train-loss"])
+def test_cww_lambda_zero_equals_ce_every_epoch(task, signal):
+    ce = train(task, _cfg(method="ce", max_epochs=4, early_stopping=False))
+    cww0 = train(task, _cfg(method="cww", params=MethodParams(lambda_w=0.0, cww_signal=signal), max_epochs=4,
+                            early_stopping=False))
+    assert [r.flat() | {"seconds": 0} for r in cww0.history] == [r.flat() | {"seconds": 0} for r in ce.history]
     _assert_same_run(replace(cww0, method="ce"), ce)
 
 
 # ---------------------------------------------------------------- merged
-def test_merged_equals_ce_on_the_concatenated_corpus(task):
-    def cat(parts: dict[str, CorpusArrays]) -> CorpusArrays:
-        ps = list(parts.values())
-        return CorpusArrays(
-            "merged",
-            np.concatenate([p.features for p in ps]),
-            np.concatenate([p.labels for p in ps]),
-            np.concatenate([p.soft_labels for p in ps]),
-        )
+def test_merged_draws_like_for_like_minibatches_from_the_pool(task):
+    trainer = Trainer(task, _cfg(method="merged", max_epochs=3, seed=2))
+    ce = Trainer(task, _cfg(method="ce", max_epochs=3, seed=2))
+    assert trainer.steps_per_epoch == ce.steps_per_epoch == 120 // 32  # same updates per epoch
+    index, alpha, coef = trainer._plan_epoch()
+    assert index.shape == (trainer.steps_per_epoch, 3 * 32)  # D x M rows per step, from the pool
+    assert alpha.shape == (trainer.steps_per_epoch, 1, 3 * 32)  # α over the whole minibatch
+    spans = zip(trainer._offsets, trainer._sizes, strict=True)
+    rows_per_corpus = [np.isin(index, np.arange(o, o + n)).sum() for o, n in spans]
+    assert sum(rows_per_corpus) == index.size and min(rows_per_corpus) > 0
+    assert len(np.unique(index[0])) == index.shape[1]  # one permutation of the pool
+    assert torch.allclose(coef.sum(dim=1), torch.ones(trainer.steps_per_epoch))  # (1/(DM)) Σ α = 1
+    result = trainer.fit()
+    # Stopping and selection on the mean of the per-corpus validation UAs, like every method.
+    assert result.corpora == task.corpora
+    for rec in result.history:
+        assert rec.mean_valid_ua == pytest.approx(np.mean(list(rec.valid_ua.values())))
+        assert rec.corpus_weights == {c: 1.0 for c in task.corpora} and rec.train_loss == {}
 
-    one_corpus = Task(train={"merged": cat(task.train)}, valid={"merged": cat(task.valid)}, test=task.test)
-    merged = train(task, _cfg(method="merged", max_epochs=3, seed=2))
-    ce = train(one_corpus, _cfg(method="ce", max_epochs=3, seed=2))
-    assert merged.method == "merged" and ce.method == "ce"
-    _assert_same_run(replace(merged, method="ce"), ce)
-    assert Trainer(task, _cfg(method="merged")).steps_per_epoch == 3 * 120 // 32
+
+def test_min_steps_per_epoch_draws_small_corpora_again(task):
+    trainer = Trainer(task, _cfg(method="ce", min_steps_per_epoch=10))
+    assert trainer.steps_per_epoch == 10  # the paper's rule gives 120 // 32 = 3
+    index, _, _ = trainer._plan_epoch()
+    first = index[:, :32]  # corpus a: 320 rows drawn from 120: every row 2 or 3 times
+    counts = np.bincount(first.ravel(), minlength=120)
+    assert counts.min() >= 2 and counts.max() <= 3
+    assert Trainer(task, _cfg(method="ce", min_steps_per_epoch=2)).steps_per_epoch == 3  # never fewer
+
+
+def test_non_finite_loss_fails_with_a_reason(task):
+    parts = dict(task.train)
+    bad = parts["b"].features.copy()
+    bad[:, 5] = np.nan
+    parts["b"] = replace(parts["b"], features=bad)
+    with pytest.raises(NonFiniteLoss, match="loss became nan in epoch 1"):
+        train(replace(task, train=parts), _cfg(method="ce", max_epochs=2))
+
+
+def test_test_only_corpora_are_evaluated_and_never_trained_on(task):
+    extra = replace(task.test, name="extra")
+    with_extra = replace(task, test_only={"extra": extra})
+    result = train(with_extra, _cfg(method="cww", max_epochs=2))
+    plain = train(task, _cfg(method="cww", max_epochs=2))
+    assert list(result.tests) == ["test", "extra"]
+    assert result.tests["extra"].ua == pytest.approx(plain.test_ua)  # same data, same model
+    assert result.history == plain.history  # training did not see it
+    relabeled = replace(extra, labels=(extra.labels + 1) % 4)
+    other = train(replace(task, test_only={"extra": relabeled}), _cfg(method="cww", max_epochs=2))
+    assert other.history == plain.history and other.test_ua == plain.test_ua
+    assert other.tests["extra"].confusion != result.tests["extra"].confusion
+
+
+def test_a_pool_without_held_out_corpus_trains_and_reports_no_test_ua(task):
+    pool = replace(task, test=None, test_only={"extra": task.test})
+    result = train(pool, _cfg(method="ce", max_epochs=1))
+    assert math.isnan(result.test_ua) and list(result.tests) == ["extra"]
 
 
 # ---------------------------------------------------------------- stopping, schedule, best weights
