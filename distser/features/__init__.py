@@ -14,7 +14,7 @@ from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read
 from ._extract import ExtractReport, extract
 from ._store import FeatureStore, ShardError, check_finite, read_shard, shard_table, write_table_atomic
 from ._synthetic import PAPER_CORPORA, synthetic_manifest_and_features, write_synthetic
-from ._task import Normalizer, TaskLoader, load_task
+from ._task import Normalizer, TaskLoader, load_task, table_of
 
 __all__ = [
     "FEATURE_SETS",
@@ -33,6 +33,7 @@ __all__ = [
     "read_audio",
     "read_shard",
     "shard_table",
+    "table_of",
     "synthetic_manifest_and_features",
     "write_synthetic",
     "write_table_atomic",

@@ -1,43 +1,49 @@
-"""Split plan + feature store -> the float32 arrays a trainer consumes, z-normalised on training data."""
+"""Split plan + features -> the tasks a trainer consumes, z-normalised on the plan's training rows.
+
+One :class:`~distser.arrays.FeatureTable` holds every utterance's raw features; a plan becomes an
+:class:`~distser.arrays.IndexedTask` (row indices + the normaliser of its training rows) without
+copying them, or, for small uses, an ordinary :class:`~distser.arrays.Task` of normalised copies.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from distser.arrays import EMOTIONS, UNLABELED, CorpusArrays, Task
+from distser.arrays import EMOTIONS, UNLABELED, FeatureTable, IndexedTask, Normalizer, Task, concat_rows
 from distser.protocols import SplitPlan
 
 from ._store import FeatureStore
 
 VOTE_COLUMNS = [f"vote_{emotion}" for emotion in EMOTIONS]
 
+__all__ = ["VOTE_COLUMNS", "Normalizer", "TaskLoader", "load_task", "table_of"]
 
-@dataclass(frozen=True)
-class Normalizer:
-    """z-normalisation (§3.3) fitted on training features only, applied to everything else."""
 
-    mean: np.ndarray
-    std: np.ndarray
+def table_of(manifest: pd.DataFrame, blocks: np.ndarray | tuple[np.ndarray, ...]) -> FeatureTable:
+    """The feature table of ``manifest``'s rows: label indices, vote distributions and ids beside the blocks.
 
-    @classmethod
-    def fit(cls, features: np.ndarray) -> Normalizer:
-        mean = features.mean(axis=0, dtype=np.float64)
-        std = features.std(axis=0, dtype=np.float64)
-        # Constant features (std 0) would divide by zero; leave them centred at 0 instead.
-        std[std < 1e-8] = 1.0
-        return cls(mean.astype(np.float32), std.astype(np.float32))
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        return ((features - self.mean) / self.std).astype(np.float32, copy=False)
+    Raises ``ValueError`` naming the first utterance whose label is not one of :data:`EMOTIONS`.
+    """
+    labels = manifest["label"].map({e: i for i, e in enumerate(EMOTIONS)})
+    unknown = manifest["label"].notna() & labels.isna()
+    if unknown.any():
+        first = manifest.loc[unknown].iloc[0]
+        raise ValueError(f"utterance {first['utterance_id']!r}: label {first['label']!r} is not one of {EMOTIONS}")
+    votes = manifest[VOTE_COLUMNS].to_numpy(dtype=np.float32)
+    return FeatureTable(
+        blocks if isinstance(blocks, tuple) else (blocks,),
+        labels=labels.fillna(UNLABELED).to_numpy(dtype=np.int64),
+        soft_labels=None if np.isnan(votes).all() else votes,
+        ids=manifest["utterance_id"].to_numpy(dtype=object),
+    )
 
 
 class TaskLoader:
     """Holds one store's manifest and features in memory and cuts tasks from them.
 
-    Load once, then cut many tasks (every held-out corpus, every fold) without touching disk again.
+    Load once, then cut many tasks (every held-out corpus, every fold) without touching disk again;
+    :meth:`indexed` tasks share the loader's feature table instead of copying it.
 
     Example:
         >>> loader = TaskLoader(FeatureStore("features"))  # doctest: +SKIP
@@ -45,57 +51,61 @@ class TaskLoader:
     """
 
     def __init__(self, store: FeatureStore, corpora: list[str] | None = None) -> None:
-        self.manifest, self.features = store.load(corpora)
-        self._rows = pd.Index(self.manifest["utterance_id"])
+        manifest, features = store.load(corpora)
+        self._set(manifest, table_of(manifest, features))
 
     @classmethod
-    def from_arrays(cls, manifest: pd.DataFrame, features: np.ndarray) -> TaskLoader:
+    def from_arrays(cls, manifest: pd.DataFrame, features: np.ndarray | tuple[np.ndarray, ...]) -> TaskLoader:
+        """A loader over rows already in memory (``features``: one array or row blocks, row-aligned)."""
+        manifest = manifest.reset_index(drop=True)
+        return cls.from_table(manifest, table_of(manifest, features))
+
+    @classmethod
+    def from_table(cls, manifest: pd.DataFrame, table: FeatureTable) -> TaskLoader:
         loader = cls.__new__(cls)
-        loader.manifest, loader.features = manifest.reset_index(drop=True), features
-        loader._rows = pd.Index(loader.manifest["utterance_id"])
+        loader._set(manifest.reset_index(drop=True), table)
         return loader
+
+    def _set(self, manifest: pd.DataFrame, table: FeatureTable) -> None:
+        if len(manifest) != len(table):
+            raise ValueError(f"{len(manifest)} manifest rows for {len(table)} feature rows")
+        self.manifest, self.table = manifest, table
+        self._rows = pd.Index(manifest["utterance_id"])
+
+    @property
+    def features(self) -> np.ndarray:
+        """The raw feature matrix (one block; a multi-block table is concatenated: a copy)."""
+        blocks = self.table.blocks
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         positions = self._rows.get_indexer(ids)
         if (positions < 0).any():
             missing = np.asarray(ids)[positions < 0][:3]
             raise KeyError(f"utterances {list(missing)} are in the split plan but have no features in the store")
-        return positions
+        return positions.astype(np.int64)
 
-    def arrays(self, name: str, ids: np.ndarray, normalize: Normalizer | None) -> CorpusArrays:
-        rows = self.rows(ids)
-        part = self.manifest.iloc[rows]
-        labels = part["label"].map({e: i for i, e in enumerate(EMOTIONS)})
-        unknown = part["label"].notna() & labels.isna()
-        if unknown.any():
-            raise ValueError(f"{name}: label {part.loc[unknown, 'label'].iloc[0]!r} is not one of {EMOTIONS}")
-        votes = part[VOTE_COLUMNS].to_numpy(dtype=np.float32)
-        features = self.features[rows]
-        return CorpusArrays(
-            name=name,
-            features=normalize(features) if normalize else features,
-            labels=labels.fillna(UNLABELED).to_numpy(dtype=np.int64),
-            soft_labels=None if np.isnan(votes).all() else votes,
-            ids=part["utterance_id"].to_numpy(dtype=object),
+    def indexed(self, plan: SplitPlan, *, normalize: bool = True) -> IndexedTask:
+        """``plan`` as rows of the shared table; z-normalisation fitted on the pooled training rows."""
+        train = {c: self.rows(ids) for c, ids in plan.train.items()}
+        return IndexedTask(
+            table=self.table,
+            train=train,
+            valid={c: self.rows(ids) for c, ids in plan.valid.items()},
+            tests={c: self.rows(ids) for c, ids in plan.tests.items()},
+            holdout=plan.test_corpus,
+            unlabeled=self.rows(plan.unlabeled) if plan.unlabeled_corpus else None,
+            unlabeled_name=plan.unlabeled_corpus,
+            normalizer=Normalizer.fit(self.table, concat_rows(train)) if normalize else None,
+            description={"plan": plan.name, **{k: str(v) for k, v in plan.sizes().items()}},
         )
 
     def task(self, plan: SplitPlan, *, normalize: bool = True) -> Task:
-        """Arrays for every part of ``plan``; z-normalisation fitted on the pooled training parts."""
-        normalizer = None
-        if normalize:
-            train_rows = np.concatenate([self.rows(ids) for ids in plan.train.values()])
-            normalizer = Normalizer.fit(self.features[train_rows])
-        return Task(
-            train={c: self.arrays(c, ids, normalizer) for c, ids in plan.train.items()},
-            valid={c: self.arrays(c, ids, normalizer) for c, ids in plan.valid.items()},
-            test=self.arrays(plan.test_corpus, plan.test, normalizer),
-            unlabeled=(self.arrays(plan.unlabeled_corpus, plan.unlabeled, normalizer)
-                       if plan.unlabeled_corpus else None),
-            description={"plan": plan.name, **{k: str(v) for k, v in plan.sizes().items()}},
-        )
+        """Normalised copies of every part of ``plan`` (see :meth:`indexed` for the shared form)."""
+        return self.indexed(plan, normalize=normalize).to_task()
 
 
 def load_task(store: FeatureStore, plan: SplitPlan, *, normalize: bool = True) -> Task:
     """One-shot convenience: read the plan's corpora from ``store`` and build its :class:`Task`."""
-    corpora = sorted({*plan.corpora, plan.test_corpus} | ({plan.unlabeled_corpus} if plan.unlabeled_corpus else set()))
+    corpora = sorted({*plan.corpora, *plan.tests} | ({plan.unlabeled_corpus} if plan.unlabeled_corpus else set()))
     return TaskLoader(store, corpora).task(plan, normalize=normalize)

@@ -9,7 +9,7 @@ Example:
     ('crema-d', ['iemocap', 'msp-improv', 'msp-podcast'])
 """
 
-from ._plan import SplitPlan, check_disjoint, labelled_corpora, loco, unlabeled_corpora, within_corpus
+from ._plan import SplitPlan, check_disjoint, labelled_corpora, loco, pool, unlabeled_corpora, within_corpus
 from ._rules import (
     DEFAULT_RULE,
     PROTOCOL_SEED,
@@ -32,6 +32,7 @@ __all__ = [
     "group_column",
     "labelled_corpora",
     "loco",
+    "pool",
     "unlabeled_corpora",
     "within_corpus",
 ]

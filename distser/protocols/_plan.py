@@ -14,25 +14,34 @@ from ._rules import OfficialSplitRule, group_column, rule_for
 class SplitPlan:
     """Utterance ids per part of one protocol fold. Ids only: the feature store turns them into arrays.
 
-    ``train`` and ``valid`` map each training corpus (sorted) to its ids.
+    ``train`` and ``valid`` map each training corpus (sorted) to its ids. ``test_corpus`` is the
+    held-out corpus and ``test`` its ids (None and empty for a plan that trains on a whole pool);
+    ``test_only`` maps corpora that are only evaluated to their ids.
     """
 
     name: str
     train: dict[str, np.ndarray]
     valid: dict[str, np.ndarray]
-    test_corpus: str
+    test_corpus: str | None
     test: np.ndarray
     unlabeled_corpus: str | None = None
     unlabeled: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    test_only: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def corpora(self) -> list[str]:
         return list(self.train)
 
+    @property
+    def tests(self) -> dict[str, np.ndarray]:
+        """Every evaluated corpus's ids: the held-out corpus first, then the test-only ones."""
+        held_out = {self.test_corpus: self.test} if self.test_corpus is not None else {}
+        return held_out | dict(self.test_only)
+
     def sizes(self) -> dict[str, int]:
         sizes = {f"train/{c}": len(ids) for c, ids in self.train.items()}
         sizes |= {f"valid/{c}": len(ids) for c, ids in self.valid.items()}
-        sizes[f"test/{self.test_corpus}"] = len(self.test)
+        sizes |= {f"test/{c}": len(ids) for c, ids in self.tests.items()}
         if self.unlabeled_corpus:
             sizes[f"unlabeled/{self.unlabeled_corpus}"] = len(self.unlabeled)
         return sizes
@@ -71,30 +80,15 @@ def _unlabeled(manifest: pd.DataFrame, corpus: str | None) -> np.ndarray:
     return rows["utterance_id"].to_numpy(dtype=object)
 
 
-def loco(
-    manifest: pd.DataFrame,
-    holdout: str,
-    *,
-    train_corpora: list[str] | None = None,
-    unlabeled: str | None = None,
-) -> SplitPlan:
-    """Leave-one-corpus-out: train/validate on every other labelled corpus, test on ``holdout``.
+def _test_ids(manifest: pd.DataFrame, corpus: str) -> np.ndarray:
+    """A corpus tested whole, except MSP-Podcast, whose official test set is used (§3.2)."""
+    rows = _corpus_rows(manifest, corpus)
+    rule = rule_for(corpus)
+    mask = rule.test(rows) if isinstance(rule, OfficialSplitRule) else np.ones(len(rows), bool)
+    return _ids(rows, mask)
 
-    The held-out corpus is tested whole, except MSP-Podcast, whose official test set is used.
 
-    Example:
-        >>> from distser.features import synthetic_manifest_and_features
-        >>> manifest, _ = synthetic_manifest_and_features(scale=0.01)
-        >>> plan = loco(manifest, "iemocap", unlabeled="librispeech")
-        >>> plan.corpora
-        ['crema-d', 'msp-improv', 'msp-podcast']
-    """
-    corpora = train_corpora or [c for c in labelled_corpora(manifest) if c != holdout]
-    if holdout in corpora:
-        raise ValueError(f"held-out corpus {holdout!r} is also a training corpus")
-    test_rows = _corpus_rows(manifest, holdout)
-    rule = rule_for(holdout)
-    test_mask = rule.test(test_rows) if isinstance(rule, OfficialSplitRule) else np.ones(len(test_rows), bool)
+def _training_parts(manifest: pd.DataFrame, corpora: list[str]) -> tuple[dict, dict]:
     train, valid = {}, {}
     for corpus in sorted(corpora):
         rows = _corpus_rows(manifest, corpus)
@@ -103,18 +97,90 @@ def loco(
         for part, ids in (("training", train[corpus]), ("validation", valid[corpus])):
             if len(ids) == 0:
                 raise ValueError(f"corpus {corpus!r} has an empty {part} split")
+    return train, valid
+
+
+def _check_test_only(test_only: list[str], training: list[str], holdout: str | None) -> None:
+    clash = sorted(set(test_only) & ({*training} | ({holdout} if holdout else set())))
+    if clash:
+        raise ValueError(f"test-only corpus {clash[0]!r} is also a training or held-out corpus")
+
+
+def loco(
+    manifest: pd.DataFrame,
+    holdout: str,
+    *,
+    train_corpora: list[str] | None = None,
+    unlabeled: str | None = None,
+    test_only: list[str] | tuple[str, ...] = (),
+) -> SplitPlan:
+    """Leave-one-corpus-out: train/validate on the other corpora of the pool, test on ``holdout``.
+
+    The pool is ``train_corpora`` plus ``holdout`` (default: every labelled corpus that is not
+    test-only). The held-out corpus is tested whole, except MSP-Podcast, whose official test set is
+    used; ``test_only`` corpora are evaluated the same way and never trained or validated on.
+
+    Example:
+        >>> from distser.features import synthetic_manifest_and_features
+        >>> manifest, _ = synthetic_manifest_and_features(scale=0.01)
+        >>> plan = loco(manifest, "iemocap", unlabeled="librispeech", test_only=["crema-d"])
+        >>> plan.corpora, list(plan.tests)
+        (['msp-improv', 'msp-podcast'], ['iemocap', 'crema-d'])
+    """
+    corpora = train_corpora or [c for c in labelled_corpora(manifest) if c != holdout and c not in test_only]
+    if holdout in corpora:
+        raise ValueError(f"held-out corpus {holdout!r} is also a training corpus")
+    _check_test_only(list(test_only), corpora, holdout)
+    train, valid = _training_parts(manifest, corpora)
     return SplitPlan(
         name=f"loco-{holdout}",
         train=train,
         valid=valid,
         test_corpus=holdout,
-        test=_ids(test_rows, test_mask),
+        test=_test_ids(manifest, holdout),
         unlabeled_corpus=unlabeled,
         unlabeled=_unlabeled(manifest, unlabeled),
+        test_only={c: _test_ids(manifest, c) for c in test_only},
     )
 
 
-def within_corpus(manifest: pd.DataFrame, corpus: str, *, unlabeled: str | None = None) -> list[SplitPlan]:
+def pool(
+    manifest: pd.DataFrame,
+    train_corpora: list[str],
+    *,
+    unlabeled: str | None = None,
+    test_only: list[str] | tuple[str, ...] = (),
+) -> SplitPlan:
+    """Train and validate on every corpus of a pool (their LOCO splits), nothing held out.
+
+    What a final model is trained on, and what a test-only corpus measures: a corpus no part of
+    the pool ever saw.
+
+    Example:
+        >>> from distser.features import synthetic_manifest_and_features
+        >>> manifest, _ = synthetic_manifest_and_features(scale=0.01)
+        >>> plan = pool(manifest, ["crema-d", "iemocap", "msp-improv"], test_only=["msp-podcast"])
+        >>> plan.name, plan.test_corpus, list(plan.tests)
+        ('pool', None, ['msp-podcast'])
+    """
+    if not train_corpora:
+        raise ValueError("a pool needs at least one training corpus")
+    _check_test_only(list(test_only), train_corpora, None)
+    train, valid = _training_parts(manifest, train_corpora)
+    return SplitPlan(
+        name="pool",
+        train=train,
+        valid=valid,
+        test_corpus=None,
+        test=np.array([], dtype=object),
+        unlabeled_corpus=unlabeled,
+        unlabeled=_unlabeled(manifest, unlabeled),
+        test_only={c: _test_ids(manifest, c) for c in test_only},
+    )
+
+
+def within_corpus(manifest: pd.DataFrame, corpus: str, *, unlabeled: str | None = None,
+                  test_only: list[str] | tuple[str, ...] = ()) -> list[SplitPlan]:
     """Within-corpus cross-validation folds of ``corpus`` (paper §3.2; speaker folds otherwise).
 
     Example:
@@ -134,6 +200,7 @@ def within_corpus(manifest: pd.DataFrame, corpus: str, *, unlabeled: str | None 
             test=_ids(rows, test_mask),
             unlabeled_corpus=unlabeled,
             unlabeled=_unlabeled(manifest, unlabeled),
+            test_only={c: _test_ids(manifest, c) for c in test_only},
         ))
     return plans
 
@@ -141,12 +208,12 @@ def within_corpus(manifest: pd.DataFrame, corpus: str, *, unlabeled: str | None 
 def check_disjoint(plan: SplitPlan, manifest: pd.DataFrame) -> None:
     """Raise if a speaker (TESS: a word) of one corpus appears in two of train/validation/test."""
     by_id = manifest.set_index("utterance_id")
-    for corpus in {*plan.corpora, plan.test_corpus}:
+    for corpus in {*plan.corpora, *plan.tests}:
         column = group_column(corpus)
         parts = {
             "train": plan.train.get(corpus, []),
             "validation": plan.valid.get(corpus, []),
-            "test": plan.test if corpus == plan.test_corpus else [],
+            "test": plan.tests.get(corpus, []),
         }
         groups = {name: set(by_id.loc[list(ids), column]) for name, ids in parts.items()}
         names = list(groups)
