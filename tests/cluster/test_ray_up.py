@@ -1,5 +1,8 @@
 """`ray up cluster.yaml` onto this machine over SSH (127.0.0.1), a small search on it, `ray down`.
 
+MLflow on the head asks for a login: the test reads the one `ray up` made there, as docs/cluster.md
+says, and checks that MLflow refuses requests without it and that the search logs with it.
+
 Runs alone (marker ``sshcluster``): `ray up` restarts Ray on the head, which is this machine.
 Needs key-based SSH to 127.0.0.1 (``bash .ci/ssh-setup``); CI sets DISTSER_REQUIRE_SSH=1 so a
 missing SSH server fails the test instead of skipping it.
@@ -7,6 +10,7 @@ missing SSH server fails the test instead of skipping it.
 
 import getpass
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +25,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).parent / "ray")
 KEY = Path.home() / ".ssh" / "distser_ci"
 MLFLOW_PORT = 5000
+# The head's MLflow secrets folder (~/.distser in cluster.yaml), apart from a real head's on this machine.
+SECRETS = "~/.distser-ci"
 
 
 def _ssh_ok() -> bool:
@@ -47,13 +53,13 @@ def local_cluster_yaml(tmp_path):
     # The same commands, pointed at the test's copy of the project instead of ~/distser.
     for key in ("setup_commands", "head_start_ray_commands", "worker_start_ray_commands"):
         config[key] = [c.replace("~/distser", "~/distser-ci").replace("$HOME/distser", "$HOME/distser-ci")
-                       for c in config[key]]
+                       .replace("~/.distser", SECRETS) for c in config[key]]
     path = tmp_path / "cluster-ci.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs):
+def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs, monkeypatch):
     env = dict(subprocess_env, RAY_AUTH_MODE="token")
     subprocess.run([RAY, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
     up = subprocess.run([RAY, "up", "-y", "--no-config-cache", str(local_cluster_yaml)], env=env,
@@ -62,13 +68,20 @@ def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs)
         assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
         tracking = f"http://127.0.0.1:{MLFLOW_PORT}"
         _wait_for_http(tracking)
-        search = ("cd ~/distser-ci && RAY_AUTH_MODE=token .venv/bin/python tune/search.py --address auto "
+        user, password = _read_credentials(local_cluster_yaml, env)
+        assert _status(tracking) == 401, "MLflow answers without a login"
+        assert _status(tracking, (user, password + "x")) == 401, "MLflow takes a wrong password"
+        assert _status(tracking, (user, password)) == 200
+        search = (f". {SECRETS}/mlflow.env && "
+                  "cd ~/distser-ci && RAY_AUTH_MODE=token .venv/bin/python tune/search.py --address auto "
                   "--method cww --holdout iemocap --seeds 1 --samples 2 --max-epochs 3 --synthetic-scale 0.02 "
                   f"--tracking-uri {tracking} --storage ~/distser-ci-runs --name search-ray-up --quiet")
         run = subprocess.run([RAY, "exec", str(local_cluster_yaml), search], env=env, capture_output=True,
                              text=True, timeout=600)
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
         assert "Test UA (%)" in run.stdout + run.stderr
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
         parents = mlflow_runs(tracking, "search-ray-up", "search")
         assert len(parents) == 1 and parents[0].info.status == "FINISHED"
         trials = mlflow_runs(tracking, "search-ray-up", "trial")
@@ -76,12 +89,40 @@ def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs)
     finally:
         down = subprocess.run([RAY, "down", "-y", str(local_cluster_yaml)], env=env, capture_output=True,
                               text=True, timeout=300)
-        subprocess.run(["pkill", "-f", f"mlflow server --host 127.0.0.1 --port {MLFLOW_PORT}"], check=False)
+        subprocess.run(["pkill", "-f", f"mlflow server --app-name basic-auth --host 127.0.0.1 --port {MLFLOW_PORT}"],
+                       check=False)
     assert down.returncode == 0, down.stderr[-2000:]
     time.sleep(3)
     left = subprocess.run(["pgrep", "-f", "distser-ci/.venv"], capture_output=True, text=True).stdout.split()
     subprocess.run(["pkill", "-KILL", "-f", "distser-ci/.venv"], check=False)
     assert not left, f"`ray down` left {len(left)} processes of the cluster running"
+
+
+def _read_credentials(cluster_yaml: Path, env: dict) -> tuple[str, str]:
+    """The MLflow login `ray up` made on the head, read the way docs/cluster.md says."""
+    shown = subprocess.run([RAY, "exec", str(cluster_yaml), f"cat {SECRETS}/mlflow-credentials"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
+    user = re.search(r"^username: (\S+)\r?$", shown.stdout, re.M)
+    password = re.search(r"^password: (\S+)\r?$", shown.stdout, re.M)
+    assert user and password, shown.stdout[-2000:]
+    return user.group(1), password.group(1)
+
+
+def _status(tracking: str, login: tuple[str, str] | None = None) -> int:
+    """HTTP status of an experiment search, with or without a basic-auth login."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{tracking}/api/2.0/mlflow/experiments/search?max_results=1")
+    if login:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(login).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def _wait_for_http(url: str, timeout: float = 90) -> None:
