@@ -1,0 +1,278 @@
+"""A trained model F as one self-describing file: feature set, normaliser, weights, class names.
+
+On disk (``bundle.pt``, written with ``torch.save``, read with ``torch.load(weights_only=True)``)::
+
+    {"format": "distser.model_bundle", "version": 1, "distser_version": "0.1.0",
+     "feature_set": "IS10", "classes": ["neutral", "happy", "sad", "angry"],
+     "input_dim": 1582, "hidden": [1024, 1024, 512, 512],
+     "mean": float32 tensor (input_dim,), "std": float32 tensor (input_dim,),
+     "state_dict": {"0.weight": (1024, 1582), "0.bias": (1024,), "2.weight": ..., ...},
+     "metadata": {"method": "cww", "holdout": "emodb", ...}}
+
+``state_dict`` is in ``nn.Linear`` layout ``(out, in)`` with the keys of
+``nn.Sequential(Linear, ReLU, Linear, ReLU, ..., Linear)``, so plain PyTorch loads it without distser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from distser.arrays import EMOTIONS
+
+FORMAT = "distser.model_bundle"
+VERSION = 1
+#: Rows per forward pass in :meth:`ModelBundle.predict_proba`.
+CHUNK_ROWS = 4096
+
+
+class BundleError(ValueError):
+    """A bundle file or its contents are not what distser can use; the message names the file."""
+
+
+@dataclass(eq=False)
+class ModelBundle:
+    """Everything needed to go from a feature vector to emotion probabilities.
+
+    ``layers`` are ``(weight, bias)`` pairs in ``nn.Linear`` layout (weight ``(out, in)``): the hidden
+    layers (each followed by ReLU) and then the output layer. Inference only: no dropout, no decoder.
+
+    Example:
+        >>> from distser.learning import EmotionClassifier
+        >>> model = EmotionClassifier(88, hidden=(8, 8))
+        >>> bundle = ModelBundle.from_classifier(model, np.zeros(88), np.ones(88), "eGeMAPSv02", {"method": "ce"})
+        >>> bundle.hidden, bundle.predict_proba(np.zeros((2, 88), np.float32)).shape
+        ((8, 8), (2, 4))
+    """
+
+    feature_set: str
+    classes: tuple[str, ...]
+    input_dim: int
+    hidden: tuple[int, ...]
+    mean: np.ndarray
+    std: np.ndarray
+    layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+    metadata: dict[str, str] = field(default_factory=dict)
+    _module: nn.Sequential | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.classes = tuple(str(c) for c in self.classes)
+        self.hidden = tuple(int(h) for h in self.hidden)
+        self.input_dim = int(self.input_dim)
+        self.mean = np.ascontiguousarray(self.mean, dtype=np.float32)
+        self.std = np.ascontiguousarray(self.std, dtype=np.float32)
+        self.layers = tuple((w.detach().to(torch.float32).contiguous(), b.detach().to(torch.float32).contiguous())
+                            for w, b in self.layers)
+        self.metadata = {str(k): str(v) for k, v in self.metadata.items()}
+        problems = _shape_problems(self)
+        if problems:
+            raise BundleError("inconsistent model bundle: " + "; ".join(problems))
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_classifier(
+        cls,
+        model: nn.Module,
+        mean: np.ndarray,
+        std: np.ndarray,
+        feature_set: str,
+        metadata: Mapping[str, Any] | None = None,
+        classes: Sequence[str] = EMOTIONS,
+    ) -> ModelBundle:
+        """Bundle a trained :class:`~distser.learning.EmotionClassifier` with its training normaliser.
+
+        ``mean``/``std`` are the z-score statistics the model's inputs were normalised with
+        (:class:`distser.features.Normalizer` fitted on the training portion).
+        """
+        return cls.from_state_dict(model.state_dict(), mean, std, feature_set, metadata, classes)
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        state_dict: Mapping[str, torch.Tensor],
+        mean: np.ndarray,
+        std: np.ndarray,
+        feature_set: str,
+        metadata: Mapping[str, Any] | None = None,
+        classes: Sequence[str] = EMOTIONS,
+    ) -> ModelBundle:
+        """Bundle an ``EmotionClassifier`` state dict (e.g. ``TrainResult.state_dict``, ``best_model.pt``).
+
+        Its :class:`~distser.learning._model.Dense` weights are stored ``(in, out)``; they are transposed
+        here. The reconstruction decoder (``decoder.*``), if any, is not exported.
+        """
+        hidden_keys = sorted((k for k in state_dict if k.startswith("hidden.") and k.endswith(".weight")),
+                             key=lambda k: int(k.split(".")[1]))
+        if not hidden_keys or "output.weight" not in state_dict:
+            raise BundleError(f"not an EmotionClassifier state dict (keys: {', '.join(list(state_dict)[:6])}, ...)")
+        layers = []
+        for key in [*hidden_keys, "output.weight"]:
+            weight, bias = state_dict[key], state_dict[key[: -len("weight")] + "bias"]
+            layers.append((weight.detach().t().contiguous().clone(), bias.detach().clone()))
+        from distser.features import FEATURE_SETS
+
+        if feature_set not in FEATURE_SETS:
+            raise BundleError(f"unknown feature set {feature_set!r}; choose one of {', '.join(FEATURE_SETS)}")
+        return cls(
+            feature_set=feature_set,
+            classes=tuple(classes),
+            input_dim=int(layers[0][0].shape[1]),
+            hidden=tuple(int(w.shape[0]) for w, _ in layers[:-1]),
+            mean=np.asarray(mean),
+            std=np.asarray(std),
+            layers=tuple(layers),
+            metadata=dict(metadata or {}),
+        )
+
+    # ------------------------------------------------------------------ inference
+    def to_module(self) -> nn.Sequential:
+        """A fresh plain ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU`` (eval mode) computing the logits."""
+        modules: list[nn.Module] = []
+        for i, (weight, _) in enumerate(self.layers):
+            modules.append(nn.Linear(weight.shape[1], weight.shape[0]))
+            if i < len(self.layers) - 1:
+                modules.append(nn.ReLU())
+        module = nn.Sequential(*modules)
+        module.load_state_dict(self.state_dict())
+        return module.eval()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights with ``nn.Sequential`` keys (``0.weight``, ``0.bias``, ``2.weight``, ...)."""
+        state = {}
+        for i, (weight, bias) in enumerate(self.layers):
+            state[f"{2 * i}.weight"], state[f"{2 * i}.bias"] = weight, bias
+        return state
+
+    def normalize(self, features: np.ndarray) -> np.ndarray:
+        """z-score with the training statistics, exactly as :class:`distser.features.Normalizer` does."""
+        return ((features - self.mean) / self.std).astype(np.float32, copy=False)
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(n, len(classes))`` of raw (not yet normalised) feature rows."""
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != self.input_dim:
+            raise ValueError(f"expected features of shape (n, {self.input_dim}) ({self.feature_set}), "
+                             f"got {features.shape}")
+        if self._module is None:
+            self._module = self.to_module()
+        out = np.empty((len(features), len(self.classes)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(features), CHUNK_ROWS):
+                x = torch.from_numpy(np.ascontiguousarray(self.normalize(features[start:start + CHUNK_ROWS])))
+                out[start:start + len(x)] = torch.softmax(self._module(x), dim=1).numpy()
+        return out
+
+    # ------------------------------------------------------------------ files
+    def to_payload(self) -> dict[str, Any]:
+        """The on-disk dict: tensors and plain values only (what ``weights_only=True`` loads)."""
+        from distser import __version__
+
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "distser_version": __version__,
+            "feature_set": self.feature_set,
+            "classes": list(self.classes),
+            "input_dim": self.input_dim,
+            "hidden": list(self.hidden),
+            "mean": torch.from_numpy(self.mean.copy()),
+            "std": torch.from_numpy(self.std.copy()),
+            "state_dict": self.state_dict(),
+            "metadata": dict(self.metadata),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bundle to ``path`` atomically (temporary file in the same folder, then a rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                torch.save(self.to_payload(), stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelBundle:
+        """Read a bundle written by :meth:`save`; a wrong, foreign or damaged file is a BundleError naming it."""
+        path = Path(path)
+        if not path.is_file():
+            raise BundleError(f"{path}: model bundle not found")
+        try:
+            # weights_only: tensors and plain values only, so loading runs no pickled code.
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise BundleError(f"{path}: not a readable model bundle ({type(error).__name__}: {error})") from error
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            raise BundleError(f"{path}: not a distser model bundle (format {found!r}, expected {FORMAT!r})")
+        if payload.get("version") != VERSION:
+            raise BundleError(f"{path}: model bundle version {payload.get('version')!r} is not supported "
+                              f"(this distser reads version {VERSION})")
+        missing = [k for k in ("feature_set", "classes", "input_dim", "hidden", "mean", "std", "state_dict")
+                   if k not in payload]
+        if missing:
+            raise BundleError(f"{path}: model bundle lacks {', '.join(missing)}")
+        state = payload["state_dict"]
+        n_layers = len(payload["hidden"]) + 1
+        keys = [f"{2 * i}.{part}" for i in range(n_layers) for part in ("weight", "bias")]
+        if sorted(state) != sorted(keys):
+            raise BundleError(f"{path}: weights {sorted(state)} do not match hidden sizes {payload['hidden']}")
+        try:
+            return cls(
+                feature_set=payload["feature_set"],
+                classes=tuple(payload["classes"]),
+                input_dim=payload["input_dim"],
+                hidden=tuple(payload["hidden"]),
+                mean=payload["mean"].numpy(),
+                std=payload["std"].numpy(),
+                layers=tuple((state[f"{2 * i}.weight"], state[f"{2 * i}.bias"]) for i in range(n_layers)),
+                metadata=dict(payload.get("metadata", {})),
+            )
+        except BundleError as error:
+            raise BundleError(f"{path}: {error}") from None
+
+
+def _shape_problems(bundle: ModelBundle) -> list[str]:
+    from distser.features import FEATURE_SETS
+
+    problems = []
+    if bundle.feature_set not in FEATURE_SETS:
+        problems.append(f"unknown feature set {bundle.feature_set!r}")
+    elif FEATURE_SETS[bundle.feature_set] != bundle.input_dim:
+        problems.append(f"{bundle.feature_set} has {FEATURE_SETS[bundle.feature_set]} features, "
+                        f"but input_dim is {bundle.input_dim}")
+    if not bundle.classes or len(set(bundle.classes)) != len(bundle.classes):
+        problems.append(f"classes {bundle.classes} must be distinct and non-empty")
+    for name in ("mean", "std"):
+        value = getattr(bundle, name)
+        if value.shape != (bundle.input_dim,):
+            problems.append(f"{name} has shape {value.shape}, expected ({bundle.input_dim},)")
+        elif not np.isfinite(value).all():
+            problems.append(f"{name} has non-finite values")
+    if bundle.std.shape == (bundle.input_dim,) and (bundle.std <= 0).any():
+        problems.append("std has values <= 0")
+    sizes = [bundle.input_dim, *bundle.hidden, len(bundle.classes)]
+    if len(bundle.layers) != len(sizes) - 1:
+        problems.append(f"{len(bundle.layers)} layers for hidden sizes {bundle.hidden}")
+    else:
+        for i, ((weight, bias), n_in, n_out) in enumerate(zip(bundle.layers, sizes[:-1], sizes[1:], strict=True)):
+            if tuple(weight.shape) != (n_out, n_in) or tuple(bias.shape) != (n_out,):
+                problems.append(f"layer {i}: weight {tuple(weight.shape)} and bias {tuple(bias.shape)}, "
+                                f"expected ({n_out}, {n_in}) and ({n_out},)")
+    return problems

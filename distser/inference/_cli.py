@@ -1,0 +1,235 @@
+"""``distser predict``: the emotion of audio files, folders, CSV manifests or stored features."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._bundle import BundleError
+from ._predictor import ERROR, PATH, ModelNotFoundError, Predictor, load_predictor
+
+#: Extensions collected from folders (any format libsndfile reads; files are sniffed by content).
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au",
+                              ".snd", ".w64", ".rf64", ".caf"})
+LABEL = "label"
+#: Rows printed to the terminal; the CSV always has all of them.
+PRINT_ROWS = 50
+
+EPILOG = """examples:
+  distser predict --model models:/distser-cww/3 clip.wav more-clips/ manifest.csv
+  distser predict --model models:/distser-cww@best --out emodb.csv ../shared/corpora/emodb
+  distser predict --model runs:/<run id>/model --store features --corpus emodb   # stored features, no extraction
+  distser predict --model ./exported-model clip.flac                             # a local MLflow model folder
+
+inputs: audio files; folders (searched recursively for audio files); CSV manifests (column `path`,
+relative paths resolved against the CSV's folder; a `label` column adds the UA). Up to 200 files
+are extracted in this process, more on a Ray Data actor pool (--ray / --no-ray to choose).
+
+output: a table on stdout and a CSV (default predictions.csv) with columns path, emotion,
+p_<class> per class, error (and label). A file that cannot be read is listed with its reason,
+the others still land; the exit status is then 1. Errors that stop everything (model not found,
+feature-set mismatch, no audio) print one `error:` line and exit with 2, writing nothing.
+"""
+
+
+class UsageError(ValueError):
+    """Stops the command before anything is written (exit status 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distser predict",
+        description="Predict the emotion of recordings with a model a search logged to MLflow.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="*", metavar="PATH", help="audio files, folders or CSV manifests")
+    parser.add_argument("-m", "--model", required=True, metavar="URI",
+                        help="models:/<name>/<version>, models:/<name>@<alias>, runs:/<run id>/model, "
+                        "or a local MLflow model folder")
+    parser.add_argument("--tracking-uri", default=None, metavar="URI",
+                        help="MLflow tracking store of models:/ and runs:/ URIs (default: $MLFLOW_TRACKING_URI, "
+                        "else sqlite:///runs/mlflow.db, the search's default)")
+    parser.add_argument("-o", "--out", type=Path, default=Path("predictions.csv"),
+                        help="CSV to write (default: predictions.csv in the current folder)")
+    parser.add_argument("--store", type=Path, default=None, metavar="DIR",
+                        help="predict features already in this feature store instead of audio files")
+    parser.add_argument("--corpus", action="append", default=None, metavar="NAME",
+                        help="with --store: corpus to predict (repeatable; default: all in the store)")
+    parser.add_argument("--feature-set", default="IS10", help="with --store: the store's feature set (default IS10)")
+    parser.add_argument("--ray", action=argparse.BooleanOptionalAction, default=None,
+                        help="extract on a Ray Data actor pool (default: only for more than 200 files)")
+    parser.add_argument("--workers", type=int, default=None, help="Ray extraction actors (default: one per CPU)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no table and no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``distser predict``; returns the exit status (0 fine, 1 some files failed, 2 nothing done)."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        if bool(args.inputs) == (args.store is not None):
+            raise UsageError("give audio files/folders/CSV manifests, or --store DIR, not both or neither")
+        if args.corpus and args.store is None:
+            raise UsageError("--corpus needs --store")
+        table = _predict_store(args) if args.store is not None else _predict_files(args)
+        _write_csv_atomic(table, args.out)
+    except (UsageError, ModelNotFoundError, BundleError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failed = table[table[ERROR] != ""]
+    if not args.quiet:
+        _print_table(table, args.out)
+    print(f"{len(table)} inputs: {len(table) - len(failed)} predicted, {len(failed)} failed; wrote {args.out}",
+          file=sys.stderr)
+    for row in failed.itertuples(index=False):
+        print(f"  failed: {getattr(row, PATH)}: {getattr(row, ERROR)}", file=sys.stderr)
+    ua_line = _ua_line(table)
+    if ua_line:
+        print(ua_line)
+    return 1 if len(failed) else 0
+
+
+# ---------------------------------------------------------------------------------------- inputs
+def default_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('runs/mlflow.db').resolve()}"
+
+
+def _load(args: argparse.Namespace) -> Predictor:
+    return load_predictor(args.model, args.tracking_uri or default_tracking_uri())
+
+
+def collect_inputs(inputs: list[str]) -> pd.DataFrame:
+    """``path`` (and ``label``) rows of files, folders and CSV manifests, in order; ``error`` for missing ones."""
+    rows: list[dict] = []
+    for given in inputs:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*")
+                           if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file() and not p.name.startswith("."))
+            if not found:
+                raise UsageError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) found under {given}")
+            rows += [{PATH: str(p), ERROR: ""} for p in found]
+        elif path.is_file() and path.suffix.lower() == ".csv":
+            rows += _manifest_rows(path)
+        elif path.is_file():
+            rows.append({PATH: str(path), ERROR: ""})
+        else:
+            rows.append({PATH: given, ERROR: "no such file or folder"})
+    if not rows:
+        raise UsageError("no audio found in the inputs")
+    frame = pd.DataFrame(rows)
+    if LABEL in frame:
+        frame[LABEL] = frame[LABEL].fillna("")
+    return frame
+
+
+def _manifest_rows(csv_path: Path) -> list[dict]:
+    try:
+        frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except Exception as error:
+        raise UsageError(f"cannot read CSV manifest {csv_path}: {error}") from error
+    if PATH not in frame.columns:
+        raise UsageError(f"CSV manifest {csv_path} has no 'path' column (columns: {', '.join(frame.columns)})")
+    if frame.empty:
+        raise UsageError(f"CSV manifest {csv_path} lists no files")
+    rows = []
+    for record in frame.to_dict("records"):
+        given = record[PATH].strip()
+        path = Path(given).expanduser()
+        path = path if path.is_absolute() else csv_path.parent / path
+        row = {PATH: str(path), ERROR: "" if path.is_file() else "no such file"}
+        if LABEL in frame.columns:
+            row[LABEL] = record[LABEL].strip()
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------- predicting
+def _predict_files(args: argparse.Namespace) -> pd.DataFrame:
+    inputs = collect_inputs(args.inputs)
+    predictor = _load(args)
+    todo = inputs[inputs[ERROR] == ""]
+    predicted = predictor.predict_files(todo[PATH].tolist(), use_ray=args.ray, num_workers=args.workers,
+                                        progress=not args.quiet and len(todo) >= 20)
+    predicted.index = todo.index
+    missing = inputs[inputs[ERROR] != ""]
+    blank = predictor.predict_features(np.full((len(missing), predictor.bundle.input_dim), np.nan, np.float32),
+                                       missing[ERROR].tolist())
+    blank.index = missing.index
+    blank.insert(0, PATH, missing[PATH])
+    table = pd.concat([predicted, blank]).sort_index()
+    if LABEL in inputs:
+        table[LABEL] = inputs[LABEL]
+    return table.reset_index(drop=True)
+
+
+def _predict_store(args: argparse.Namespace) -> pd.DataFrame:
+    from distser.features import FEATURE_SETS, FeatureStore
+
+    if args.feature_set not in FEATURE_SETS:
+        raise UsageError(f"unknown feature set {args.feature_set!r}; choose one of {', '.join(FEATURE_SETS)}")
+    store = FeatureStore(args.store, args.feature_set)
+    if not store.corpora():
+        raise FileNotFoundError(f"no feature shards under {store.path}")
+    predictor = _load(args)
+    if predictor.feature_set != store.feature_set:
+        raise UsageError(
+            f"model {args.model} takes {predictor.feature_set} features ({predictor.bundle.input_dim} values), "
+            f"but the store {store.path} holds {store.feature_set} ({store.dim}); use a store of "
+            f"{predictor.feature_set} features (--feature-set {predictor.feature_set}) or another model")
+    manifest, features = store.load(args.corpus)
+    table = predictor.predict_features(features)
+    table.insert(0, PATH, manifest["path"].astype(str).to_numpy())
+    table[LABEL] = manifest["label"].fillna("").astype(str).to_numpy()
+    return table
+
+
+# ---------------------------------------------------------------------------------------- output
+def _write_csv_atomic(table: pd.DataFrame, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            table.to_csv(stream, index=False, float_format="%.6f")
+        os.replace(temporary, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return out
+
+
+def _print_table(table: pd.DataFrame, out: Path) -> None:
+    shown = table.head(PRINT_ROWS).copy()
+    probabilities = [c for c in shown.columns if c.startswith("p_")]
+    shown[probabilities] = shown[probabilities].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    print(shown.to_string(index=False))
+    if len(table) > PRINT_ROWS:
+        print(f"... {len(table) - PRINT_ROWS} more rows in {out}")
+
+
+def _ua_line(table: pd.DataFrame) -> str | None:
+    """UA and WA over the rows whose label is one of the model's classes and that were predicted."""
+    if LABEL not in table:
+        return None
+    classes = [c.removeprefix("p_") for c in table.columns if c.startswith("p_")]
+    scored = table[(table[ERROR] == "") & table[LABEL].isin(classes)]
+    if scored.empty:
+        return None
+    from ._diagnostics import MACRO, class_report
+
+    index = {c: i for i, c in enumerate(classes)}
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(confusion, (scored[LABEL].map(index).to_numpy(), scored["emotion"].map(index).to_numpy()), 1)
+    ua = class_report(confusion, classes).loc[MACRO, "recall"]
+    wa = np.trace(confusion) / confusion.sum()
+    return f"UA {100 * ua:.1f} %, WA {100 * wa:.1f} % over {len(scored)} labelled inputs"

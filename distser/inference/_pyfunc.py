@@ -1,0 +1,234 @@
+"""The MLflow pyfunc model: raw audio -> emotion, and logging/registering it under a run.
+
+Input: a DataFrame with a ``path`` column (an audio file readable where the model runs) and/or an
+``audio_base64`` column (base64 of an audio file's bytes, any format libsndfile reads); each row uses
+exactly one of them. Output: ``emotion``, ``p_<class>`` per class and ``error`` ("" when fine); a clip
+that cannot be read gets its reason in ``error`` (emotion "", probabilities null) and the others are
+still classified.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+try:
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover - mlflow is a dependency; keeps the bundle usable without it
+    PythonModel = object  # type: ignore[misc,assignment]
+
+from ._bundle import ModelBundle
+from ._extraction import extract_base64, extract_local
+from ._predictor import EMOTION, ERROR, prediction_frame, probability_columns, tracking_uri_set
+
+PATH_COLUMN, BASE64_COLUMN = "path", "audio_base64"
+#: Name of the bundle file among the MLflow model's artifacts.
+BUNDLE_ARTIFACT = "bundle"
+BUNDLE_FILE = "bundle.pt"
+#: The file MLflow runs to build the model ("models from code"), copied into every logged model.
+MODEL_CODE = Path(__file__).with_name("_model_code.py")
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN, pd.NA or an empty string: how a row without this column arrives after MLflow's schema step."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or bool(pd.isna(value))
+
+
+class EmotionModel(PythonModel):
+    """``mlflow.pyfunc`` model mapping audio clips to emotions (see the module docstring).
+
+    Logged as "models from code" (``_model_code.py``), so nothing is pickled: :meth:`load_context`
+    reads the :class:`ModelBundle` from the model's artifacts and builds the openSMILE extractor once.
+    """
+
+    def __init__(self) -> None:
+        self.bundle: ModelBundle | None = None
+        self._extractor = None
+        self._lock = threading.Lock()
+
+    def load_context(self, context) -> None:
+        from distser.features import Extractor
+
+        self.bundle = ModelBundle.load(context.artifacts[BUNDLE_ARTIFACT])
+        self._extractor = Extractor(self.bundle.feature_set)
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        if self.bundle is None:
+            raise RuntimeError("EmotionModel.predict before load_context")
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        unknown = sorted(set(frame.columns) - {PATH_COLUMN, BASE64_COLUMN})
+        if unknown or not {PATH_COLUMN, BASE64_COLUMN} & set(frame.columns):
+            raise ValueError(f"input needs a {PATH_COLUMN!r} or {BASE64_COLUMN!r} column, got columns "
+                             f"{list(frame.columns)}")
+        n = len(frame)
+        paths = frame[PATH_COLUMN].tolist() if PATH_COLUMN in frame else [None] * n
+        texts = frame[BASE64_COLUMN].tolist() if BASE64_COLUMN in frame else [None] * n
+        features = np.full((n, self.bundle.input_dim), np.nan, dtype=np.float32)
+        errors = [""] * n
+        by_path, by_text = [], []
+        for row, (path, text) in enumerate(zip(paths, texts, strict=True)):
+            if not _missing(path) and not _missing(text):
+                errors[row] = f"row {row}: give either {PATH_COLUMN} or {BASE64_COLUMN}, not both"
+            elif not _missing(path):
+                by_path.append(row)
+            elif not _missing(text):
+                by_text.append(row)
+            else:
+                errors[row] = f"row {row}: no audio (neither {PATH_COLUMN} nor {BASE64_COLUMN} given)"
+        with self._lock:  # one openSMILE instance per loaded model: one request at a time uses it
+            if by_path:
+                got, why = extract_local([str(paths[r]) for r in by_path], self._extractor)
+                features[by_path] = got
+                for r, reason in zip(by_path, why, strict=True):
+                    errors[r] = f"{paths[r]}: {reason}" if reason else ""
+            if by_text:
+                got, why = extract_base64([str(texts[r]) for r in by_text], self._extractor)
+                features[by_text] = got
+                for r, reason in zip(by_text, why, strict=True):
+                    errors[r] = f"row {r}: {reason}" if reason else ""
+        out = prediction_frame(self.bundle, features, errors)
+        # null (not NaN) probabilities for failed clips: the served JSON stays strict JSON.
+        for column in probability_columns(self.bundle.classes):
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
+        return out
+
+
+# ---------------------------------------------------------------------------------------- signature
+def model_signature(classes: tuple[str, ...]):
+    """Input: optional string columns ``path``, ``audio_base64``; output: emotion, probabilities, error."""
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    inputs = Schema([ColSpec("string", PATH_COLUMN, required=False),
+                     ColSpec("string", BASE64_COLUMN, required=False)])
+    outputs = Schema([ColSpec("string", EMOTION), *[ColSpec("double", c) for c in probability_columns(classes)],
+                      ColSpec("string", ERROR)])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def example_clip(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """A short synthetic voiced sound as FLAC bytes (for input examples and tests; no recording needed)."""
+    import soundfile
+
+    t = np.arange(int(seconds * rate)) / rate
+    pitch = 140 + 30 * np.sin(2 * np.pi * 3 * t)  # a gliding fundamental, like intonation
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    signal = sum(np.sin(k * phase) / k for k in range(1, 6)) * np.hanning(len(t)) * 0.3
+    signal += np.random.default_rng(0).normal(0, 0.003, len(t))
+    buffer = io.BytesIO()
+    soundfile.write(buffer, signal.astype(np.float32), rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def input_example() -> pd.DataFrame:
+    """One row of base64 audio (a synthetic 1 s clip): what a request sends."""
+    return pd.DataFrame({BASE64_COLUMN: [base64.b64encode(example_clip()).decode("ascii")]})
+
+
+def pip_requirements() -> list[str]:
+    """What the model needs besides distser itself (pinned to the versions it was logged with)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for package in ("mlflow", "torch", "opensmile", "soundfile", "numpy", "pandas"):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            pins.append(package)
+    return pins
+
+
+# ---------------------------------------------------------------------------------------- logging
+def log_model(
+    bundle: ModelBundle,
+    *,
+    run_id: str | None = None,
+    name: str = "model",
+    registered_model_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    tracking_uri: str | None = None,
+    description: str | None = None,
+):
+    """Log ``bundle`` as an ``mlflow.pyfunc`` model (audio -> emotion) under a run; optionally register it.
+
+    The run is ``run_id`` or the active run (MLflow starts one if neither). With
+    ``registered_model_name`` a new version of that registered model is created (the registry needs a
+    database-backed store such as ``sqlite:///...``), tagged with the bundle's metadata, its feature
+    set and ``tags`` (e.g. held-out corpus, test UA, search name, method). Returns MLflow's
+    ``ModelInfo`` (``.model_uri``; ``.registered_model_version`` when registered).
+
+    Example:
+        >>> info = log_model(bundle, run_id=run_id, registered_model_name="distser-cww",  # doctest: +SKIP
+        ...                  tags={"holdout": "emodb", "test_ua": "0.61"}, tracking_uri="sqlite:///runs/mlflow.db")
+    """
+    import tempfile
+
+    import mlflow
+    from mlflow.models import Model
+
+    version_tags = {"feature_set": bundle.feature_set, **bundle.metadata,
+                    **{str(k): str(v) for k, v in (tags or {}).items()}}
+    with tempfile.TemporaryDirectory(prefix="distser-bundle-") as folder, tracking_uri_set(tracking_uri):
+        client = mlflow.MlflowClient()
+        if run_id is None:
+            active = mlflow.active_run()
+            if active is None:
+                raise ValueError("log_model needs run_id= or an active MLflow run")
+            run_id = active.info.run_id
+        run = client.get_run(run_id)
+        # Created here, in the run's experiment: Model.log given only run_id would put the model in the
+        # active (else Default) experiment, with its artifacts under that experiment's location.
+        logged = client.create_logged_model(
+            experiment_id=run.info.experiment_id, name=name, source_run_id=run_id, tags=version_tags,
+            params={k: v[:6000] for k, v in run.data.params.items()}, model_type="distser-emotion")
+        try:
+            path = bundle.save(Path(folder) / BUNDLE_FILE)
+            # Model.log is what mlflow.pyfunc.log_model calls, plus run_id/model_id: a run that is not active.
+            info = Model.log(
+                artifact_path=None,
+                name=name,
+                flavor=mlflow.pyfunc,
+                flavor_name="pyfunc.CustomPythonModel",
+                run_id=run_id,
+                model_id=logged.model_id,
+                python_model=str(MODEL_CODE),  # models from code: nothing pickled
+                artifacts={BUNDLE_ARTIFACT: str(path)},
+                signature=model_signature(bundle.classes),
+                input_example=input_example(),
+                pip_requirements=pip_requirements(),
+                metadata={"distser": {"feature_set": bundle.feature_set, "classes": list(bundle.classes),
+                                      **bundle.metadata}},
+                registered_model_name=registered_model_name,
+            )
+        except BaseException:
+            client.finalize_logged_model(logged.model_id, "FAILED")
+            raise
+        client.finalize_logged_model(logged.model_id, "READY")
+        if registered_model_name is not None and info.registered_model_version is not None:
+            version = str(info.registered_model_version)
+            for key, value in version_tags.items():
+                client.set_model_version_tag(registered_model_name, version, key, value)
+            if description is None:
+                description = _describe(bundle, version_tags)
+            client.update_model_version(registered_model_name, version, description=description)
+    return info
+
+
+def _describe(bundle: ModelBundle, tags: Mapping[str, str]) -> str:
+    parts = [f"distser {tags.get('method', 'model')} on {bundle.feature_set} features"]
+    if "holdout" in tags:
+        parts.append(f"held-out corpus {tags['holdout']}")
+    if "test_ua" in tags:
+        parts.append(f"test UA {tags['test_ua']}")
+    if "search" in tags:
+        parts.append(f"search {tags['search']}")
+    return "; ".join(parts) + ". Input: a DataFrame with a 'path' or 'audio_base64' column (see docs/serving.md)."
