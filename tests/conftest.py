@@ -67,15 +67,20 @@ def subprocess_env(tmp_path):
     return env
 
 
+def cli_search(argv: list[str]):
+    """Run ``distser search ARGV`` in this process (through its parser): (config, locations, summary)."""
+    from distser.search import RunOptions, build_parser, prepare, run_search
+    from distser.search._cli import given_layers
+
+    options = RunOptions(command="distser search " + " ".join(argv))
+    config, locations = prepare(given_layers(build_parser().parse_args(argv)), options)
+    return config, locations, run_search(config, locations, options)
+
+
 @pytest.fixture(scope="session")
 def finished_search(tmp_path_factory, ray_local):
-    """A small finished search on the synthetic default: (config, selection summary)."""
-    from distser.search import parse_args
-    from distser.search._run import run_search
-
+    """A small finished search on the synthetic default, one test-only corpus: (config, locations, summary)."""
     storage = tmp_path_factory.mktemp("search")
-    config = parse_args(["--method", "cww+pel", "--holdout", "iemocap", "--seeds", "2", "--samples", "2",
-                         "--max-epochs", "6", "--synthetic-scale", "0.02", "--storage", str(storage),
-                         "--name", "search-test", "--checkpoint-seconds", "0", "--quiet"])
-    summary = run_search(config)
-    return config, summary
+    return cli_search(["--method", "cww+pel", "--holdout", "iemocap", "--test-corpus", "msp-podcast", "--seeds", "2",
+                       "--samples", "2", "--max-epochs", "6", "--synthetic-scale", "0.02", "--storage", str(storage),
+                       "--name", "search-test", "--checkpoint-seconds", "0"])

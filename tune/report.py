@@ -1,4 +1,4 @@
-"""Regenerate the paper's tables and figures from MLflow: ``python tune/report.py --help``."""
+"""Shim kept for existing scripts: the same as ``distser report`` (``distser report --help``)."""
 
 import sys
 

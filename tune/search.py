@@ -1,4 +1,4 @@
-"""Hyperparameter search for multi-corpus SER on Ray Tune: ``python tune/search.py --help``."""
+"""Shim kept for existing scripts: the same as ``distser search`` (``distser search --help``)."""
 
 import sys
 

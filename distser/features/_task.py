@@ -69,21 +69,27 @@ class TaskLoader:
     def _set(self, manifest: pd.DataFrame, table: FeatureTable) -> None:
         if len(manifest) != len(table):
             raise ValueError(f"{len(manifest)} manifest rows for {len(table)} feature rows")
-        self.manifest, self.table = manifest, table
-        self._rows = pd.Index(manifest["utterance_id"])
+        # An utterance stored twice (re-extracted) is the row that comes last: later shards supersede
+        # earlier ones. The table keeps every row; plans only ever point at the latest.
+        latest = ~manifest["utterance_id"].duplicated(keep="last").to_numpy()
+        self.manifest, self.table = manifest[latest].reset_index(drop=True), table
+        self._positions = np.flatnonzero(latest).astype(np.int64)
+        self._rows = pd.Index(self.manifest["utterance_id"])
 
     @property
     def features(self) -> np.ndarray:
-        """The raw feature matrix (one block; a multi-block table is concatenated: a copy)."""
+        """The raw features of :attr:`manifest`'s rows (a copy unless the table is one block without duplicates)."""
         blocks = self.table.blocks
-        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        if len(blocks) == 1 and len(self._positions) == len(self.table):
+            return blocks[0]
+        return self.table.gather(self._positions)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         positions = self._rows.get_indexer(ids)
         if (positions < 0).any():
             missing = np.asarray(ids)[positions < 0][:3]
             raise KeyError(f"utterances {list(missing)} are in the split plan but have no features in the store")
-        return positions.astype(np.int64)
+        return self._positions[positions]
 
     def indexed(self, plan: SplitPlan, *, normalize: bool = True) -> IndexedTask:
         """``plan`` as rows of the shared table; z-normalisation fitted on the pooled training rows."""

@@ -1,30 +1,48 @@
-"""Distributed search: Ray Tune trials of the learning core, Optuna + ASHA, MLflow tracking.
+"""Distributed search: every study's Ray Tune trials in one experiment, Optuna + ASHA, selection, MLflow.
 
 Example:
-    >>> from distser.search import parse_args
-    >>> config = parse_args(["--method", "cww+pel", "--seeds", "2"])
+    >>> from distser.search import SearchConfig, StudyConfig
+    >>> config = SearchConfig(study=StudyConfig(methods=["cww+pel"], seeds=2))
     >>> config.study.methods, config.study.seeds
-    (['cww+pel'], 2)
+    (['cww+pel-al'], 2)
 """
 
-from ._cli import main, parse_args
-from ._config import DataConfig, SchedulerConfig, SearchConfig, StudyConfig, TrainingConfig
-from ._selection import config_key, format_summary, select
-from ._space import PAPER_GRID, SEARCHABLE, hyperparameters, paper_grid
+from ._cli import build_parser, main
+from ._config import (
+    DataConfig,
+    ResourcesConfig,
+    SchedulerConfig,
+    SearchConfig,
+    StudyConfig,
+    TrackingConfig,
+    TrainingConfig,
+)
+from ._run import Locations, RunOptions, locate, prepare, run_search
+from ._selection import ORACLE, STRATEGIES, config_key, evaluated_trials, format_summary, select
+from ._space import grid_points, method_params, search_space
 
 __all__ = [
-    "PAPER_GRID",
-    "SEARCHABLE",
+    "ORACLE",
+    "STRATEGIES",
     "DataConfig",
+    "Locations",
+    "ResourcesConfig",
+    "RunOptions",
     "SchedulerConfig",
     "SearchConfig",
     "StudyConfig",
+    "TrackingConfig",
     "TrainingConfig",
+    "build_parser",
     "config_key",
+    "evaluated_trials",
     "format_summary",
-    "hyperparameters",
+    "grid_points",
+    "locate",
     "main",
-    "paper_grid",
-    "parse_args",
+    "method_params",
+    "prepare",
+    "run_search",
+    "search_space",
     "select",
 ]

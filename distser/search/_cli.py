@@ -1,4 +1,9 @@
-"""Command line of ``tune/search.py``: arguments -> :class:`SearchConfig` -> :func:`run_search`."""
+"""``distser search``: an experiment file and flags -> :class:`SearchConfig` -> :func:`run_search`.
+
+Precedence: the configuration classes' defaults, then ``--config FILE``, then ``--set KEY=VALUE``,
+then the dedicated flags. Only flags actually given count, so ``--resume`` can tell a setting the
+user repeats from one that contradicts the search's record.
+"""
 
 from __future__ import annotations
 
@@ -6,129 +11,202 @@ import argparse
 import os
 import shlex
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
-from ._config import DataConfig, SchedulerConfig, SearchConfig, StudyConfig, TrainingConfig
+from distser.config import ConfigError, dump_toml, load_toml, merge, nest, parse_override
+
+from ._config import MODES, PROTOCOLS, TRAINING_SPACE, SearchConfig
 
 EPILOG = """examples:
-  python tune/search.py --method cww+pel                    # embedded synthetic corpora, local Ray
-  python tune/search.py --method ce --method cww --method cww+pel --store features \\
-      --holdout emodb --unlabeled librispeech                # extracted features (distser.features)
-  python tune/search.py --method cww+pel --grid             # the paper's λ grid instead of Optuna
-  python tune/search.py --address auto --tracking-uri http://127.0.0.1:5000 ...   # on a Ray cluster
-  python tune/search.py --resume --name search-20261124-0500 # continue an interrupted search
+  distser search --method cww+pel                          # embedded synthetic corpora, local Ray
+  distser search --config experiments/table2.toml          # an experiment file (every setting)
+  distser search --method ce --method cww --store features --train-corpora ravdess,tess,savee \\
+      --test-corpus emodb                                  # LOCO over three corpora, EmoDB only tested
+  distser search --method cww --selection leave-one-train-corpus-out --store features
+  distser search --method cww+pel --mode grid              # the paper's λ grid instead of Optuna
+  distser search --config my.toml --print-config           # the resolved configuration, nothing run
+  distser search --resume --name search-20261124-0500      # continue an interrupted search as it was
+  distser search --address auto --tracking-uri http://127.0.0.1:5000 ...   # on a Ray cluster
+
+every setting of an experiment file (--set KEY=VALUE sets any of them):
+{keys}
+
+method components (join with '+'; a study searches the ranges shown):
+{components}
+
+feature sets: {feature_sets}
+corpus loaders (distser extract): {corpora}
 """
 
 
-def parse_args(argv: list[str] | None = None) -> SearchConfig:
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _epilog() -> str:
+    from distser.config import describe
+    from distser.corpora import CORPORA
+    from distser.features import FEATURE_SETS
+    from distser.learning import components_help
+
+    keys = "\n".join(f"  {line}" for line in describe(SearchConfig))
+    return EPILOG.format(keys=keys, components=components_help(), feature_sets=", ".join(FEATURE_SETS),
+                         corpora=", ".join(CORPORA))
+
+
+#: Flags -> (config key, how the flag's value becomes the key's value).
+FLAG_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "name": ("name", str),
+    "methods": ("study.methods", list),
+    "seeds": ("study.seeds", int),
+    "samples": ("study.samples", int),
+    "mode": ("study.mode", str),
+    "selection": ("study.selection", str),
+    "tune": ("study.tune", lambda values: [v for value in values for v in _csv(value)]),
+    "train_corpora": ("data.train_corpora", _csv),
+    "test_corpora": ("data.test_corpora", list),
+    "holdouts": ("data.holdouts", list),
+    "protocol": ("data.protocol", str),
+    "store": ("data.store", str),
+    "feature_set": ("data.feature_set", str),
+    "unlabeled": ("data.unlabeled", str),
+    "synthetic_scale": ("data.synthetic_scale", float),
+    "max_epochs": ("training.max_epochs", int),
+    "min_steps_per_epoch": ("training.min_steps_per_epoch", int),
+    "early_stopping": ("training.early_stopping", bool),
+    "checkpoint_seconds": ("training.checkpoint_seconds", float),
+    "threads": ("training.threads", int),
+    "asha": ("scheduler.asha", bool),
+    "address": ("resources.address", str),
+    "cpus_per_trial": ("resources.cpus_per_trial", float),
+    "max_concurrent": ("resources.max_concurrent", int),
+    "max_failures": ("resources.max_failures", int),
+    "storage": ("tracking.storage", str),
+    "tracking_uri": ("tracking.uri", str),
+    "experiment": ("tracking.experiment", str),
+    "register_models": ("tracking.register_models", bool),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tune/search.py",
-        description="Hyperparameter search for multi-corpus SER with corpus-wise weights: one Optuna study per "
-        "(method, held-out corpus) on Ray Tune, each proposal trained for every seed, ASHA stopping weak trials "
-        "on validation UA, everything logged to MLflow.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        prog="distser search", argument_default=argparse.SUPPRESS,
+        description="Which way of training on several emotional corpora works on a corpus the model has never "
+        "seen? One study per (method, held-out corpus): Optuna proposes configurations, each trained for every "
+        "seed as a Ray Tune trial, ASHA stops weak ones, a configuration is selected on validation data only, "
+        "and everything is logged to MLflow.",
+        epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", metavar="FILE", help="experiment file (TOML); flags override its keys")
+    parser.add_argument("--set", action="append", dest="overrides", metavar="KEY=VALUE",
+                        help="set any key of the experiment file, e.g. training.patience=10 (repeatable)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved configuration as an experiment file and exit")
+
     what = parser.add_argument_group("what to search")
     what.add_argument("--method", action="append", dest="methods", metavar="METHOD",
-                      help="training method, e.g. ce, cww, cww+pel, cww+unigram (repeatable; default cww+pel)")
-    what.add_argument("--holdout", action="append", dest="holdouts", metavar="CORPUS",
-                      help="held-out (test) corpus (repeatable; default: every labelled corpus)")
-    what.add_argument("--protocol", choices=["loco", "within"], default="loco",
-                      help="leave-one-corpus-out (default) or within-corpus cross-validation")
-    what.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
-    what.add_argument("--samples", type=int, default=4,
-                      help="configurations Optuna proposes per study (default 4; each is run for every seed)")
-    what.add_argument("--grid", action="store_true", help="run the paper's λ grid instead of Optuna + ASHA")
-    what.add_argument("--paper-params", action="store_true",
-                      help="no search: train each method at the paper's best values (λ_W=4, λ_L=0.001) per seed")
-    what.add_argument("--tune-lr", action="store_true", help="also search the learning rate")
-    what.add_argument("--tune-dropout", action="store_true", help="also search the dropout rate")
-    what.add_argument("--max-epochs", type=int, default=50, help="epoch cap per trial (default 50)")
-    what.add_argument("--no-early-stopping", action="store_true",
-                      help="train every trial for exactly --max-epochs (no patience-based stop)")
-    what.add_argument("--no-asha", action="store_true", help="let every trial train to its own early stop")
+                      help="training method, e.g. ce, cww, dro, cww+pel, cww+unigram (repeatable; default cww+pel)")
+    what.add_argument("--mode", choices=MODES,
+                      help="search: Optuna + ASHA (default); grid: the paper's λ grid; paper: the paper's values")
+    what.add_argument("--grid", action="store_const", const="grid", dest="mode", help="same as --mode grid")
+    what.add_argument("--paper-params", action="store_const", const="paper", dest="mode",
+                      help="same as --mode paper: no search, the paper's λ_W = 4, λ_L = 0.001")
+    what.add_argument("--selection", metavar="STRATEGY",
+                      help="train-domain (default: mean validation UA of the training corpora) or "
+                      "leave-one-train-corpus-out (each training corpus held back in turn, then retrained)")
+    what.add_argument("--seeds", type=int, help="seeds per configuration (default 5)")
+    what.add_argument("--samples", type=int, help="configurations Optuna proposes per study (default 4)")
+    what.add_argument("--tune", action="append", metavar="SETTING",
+                      help=f"also search training settings: {', '.join(TRAINING_SPACE)} (repeatable or comma list)")
+    what.add_argument("--max-epochs", type=int, help="epoch cap per trial (default 100)")
+    what.add_argument("--min-steps-per-epoch", type=int,
+                      help="at least this many steps per epoch (default 0: the smallest corpus's minibatches)")
+    what.add_argument("--no-early-stopping", action="store_false", dest="early_stopping",
+                      help="train every trial for exactly --max-epochs")
+    what.add_argument("--no-asha", action="store_false", dest="asha", help="let every trial train to its own end")
 
     data = parser.add_argument_group("data")
-    data.add_argument("--store", type=Path, default=None,
-                      help="feature store folder (default: the embedded synthetic corpora)")
-    data.add_argument("--feature-set", default="IS10", help="feature set inside the store (default IS10)")
-    data.add_argument("--unlabeled", default=None,
-                      help="unlabeled corpus for pseudo-emotion labels (default: the store's only one)")
-    data.add_argument("--synthetic-scale", type=float, default=0.05,
+    data.add_argument("--store", help="feature store folder (default: the embedded synthetic corpora)")
+    data.add_argument("--feature-set", help="feature set inside the store (default IS10)")
+    data.add_argument("--train-corpora", metavar="A,B,C",
+                      help="the pool held out in turn (default: every labelled corpus not tested only)")
+    data.add_argument("--test-corpus", action="append", dest="test_corpora", metavar="CORPUS",
+                      help="a corpus only evaluated, never trained, validated or selected on (repeatable)")
+    data.add_argument("--holdout", action="append", dest="holdouts", metavar="CORPUS",
+                      help="held-out corpus (repeatable; default: every corpus of the pool)")
+    data.add_argument("--protocol", choices=PROTOCOLS,
+                      help="loco (default), within-corpus folds, or pool (one model on the whole pool)")
+    data.add_argument("--unlabeled", help="unlabeled corpus for pseudo-emotion labels (default: the store's only one)")
+    data.add_argument("--synthetic-scale", type=float,
                       help="size of the synthetic default relative to the paper's corpora (default 0.05)")
 
     where = parser.add_argument_group("where")
-    where.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
-                       help="Ray cluster address (default: RAY_ADDRESS; else a local Ray starts)")
-    where.add_argument("--storage", type=Path, default=Path("runs"),
-                       help="folder of Tune results, checkpoints and the default MLflow database (default runs/); "
-                       "on a multi-node cluster it must be shared by all nodes")
-    where.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-                       help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite in --storage)")
-    where.add_argument("--experiment", default="distser", help="MLflow experiment name (default distser)")
-    where.add_argument("--name", default=None, help="name of this search (default search-<timestamp>)")
+    where.add_argument("--name", help="name of this search (default search-<timestamp>)")
     where.add_argument("--resume", action="store_true",
-                       help="continue the interrupted search --name (default: the newest in --storage)")
-    where.add_argument("--cpus-per-trial", type=int, default=1,
-                       help="CPUs reserved per trial; its torch threads (default 1)")
-    where.add_argument("--max-concurrent", type=int, default=None, help="cap on trials running at once")
-    where.add_argument("--max-failures", type=int, default=3,
-                       help="retries of a failed trial from its last checkpoint (default 3)")
-    where.add_argument("--checkpoint-seconds", type=float, default=60.0,
-                       help="a trial saves a resumable checkpoint after the first epoch ending at least this "
-                       "long after its last one (default 60; 0: every epoch; a checkpoint is ~55 MB: model, "
-                       "Adam, best weights)")
-    where.add_argument("--quiet", action="store_true", help="no Tune status table")
-    args = parser.parse_args(argv)
-
-    if args.grid and args.paper_params:
-        parser.error("--grid and --paper-params exclude each other")
-    if args.checkpoint_seconds < 0:
-        parser.error(f"--checkpoint-seconds must be >= 0, got {args.checkpoint_seconds}")
-    if args.seeds < 1 or args.samples < 1:
-        parser.error("--seeds and --samples must be at least 1")
-    name = args.name
-    if args.resume and name is None:
-        name = _newest_search(args.storage)
-        if name is None:
-            parser.error(f"--resume: no earlier search under {args.storage}")
-    config = SearchConfig(
-        data=DataConfig(store=args.store, feature_set=args.feature_set, holdouts=args.holdouts,
-                        unlabeled=args.unlabeled, protocol=args.protocol, synthetic_scale=args.synthetic_scale),
-        study=StudyConfig(methods=args.methods or ["cww+pel"], seeds=args.seeds, samples=args.samples,
-                          grid=args.grid, paper_params=args.paper_params, tune_lr=args.tune_lr,
-                          tune_dropout=args.tune_dropout),
-        training=TrainingConfig(max_epochs=args.max_epochs, checkpoint_seconds=args.checkpoint_seconds,
-                                threads_per_trial=args.cpus_per_trial,
-                                early_stopping=not args.no_early_stopping),
-        scheduler=SchedulerConfig(asha=not args.no_asha),
-        storage=args.storage, tracking_uri=args.tracking_uri, experiment=args.experiment,
-        address=args.address, cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent,
-        max_failures=args.max_failures, resume=args.resume, verbose=0 if args.quiet else 1,
-        command=shlex.join([sys.argv[0], *(sys.argv[1:] if argv is None else argv)]),
-    )
-    if name:
-        config.name = name
-    return config
+                       help="continue the search --name (default: the newest) exactly as it was recorded")
+    where.add_argument("--replace", action="store_true", help="start the search --name over, deleting its runs")
+    where.add_argument("--storage", help="local folder or URI (s3://, gs://) of Tune results, the search's record and "
+                       "the default MLflow/Optuna databases (default runs/); shared by all nodes on a cluster")
+    where.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite in "
+                       "--storage)")
+    where.add_argument("--experiment", help="MLflow experiment (default distser)")
+    where.add_argument("--no-register", action="store_false", dest="register_models",
+                       help="do not log and register the selected models")
+    where.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    where.add_argument("--cpus-per-trial", type=float, help="CPUs reserved per trial (default 1)")
+    where.add_argument("--threads", type=int, help="torch threads per trial (default 1)")
+    where.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
+    where.add_argument("--max-failures", type=int, help="retries of a trial whose node died (default 3)")
+    where.add_argument("--checkpoint-seconds", type=float,
+                       help="seconds between a trial's resumable checkpoints (default 60; 0: every epoch)")
+    where.add_argument("-v", "--verbose", action="count", help="also show Tune's status table and Ray's logs")
+    where.add_argument("-q", "--quiet", action="store_true", help="accepted for compatibility (quiet is the default)")
+    return parser
 
 
-def _newest_search(storage: Path) -> str | None:
-    searches = sorted(p for p in storage.glob("search-*") if p.is_dir())
-    return searches[-1].name if searches else None
+def given_layers(args: argparse.Namespace) -> dict[str, Any]:
+    """What the user set: the config file, then ``--set``s, then flags (one nested mapping).
+
+    ``MLFLOW_TRACKING_URI`` is the tracking URI when nothing else sets one (MLflow's own convention).
+    """
+    layers: list[dict[str, Any]] = []
+    if getattr(args, "config", None):
+        layers.append(load_toml(args.config))
+    layers += [parse_override(text) for text in getattr(args, "overrides", [])]
+    layers += [nest(key, convert(getattr(args, dest))) for dest, (key, convert) in FLAG_KEYS.items()
+               if hasattr(args, dest)]
+    given = merge(*layers)
+    if "uri" not in given.get("tracking", {}) and os.environ.get("MLFLOW_TRACKING_URI"):
+        given = merge(given, {"tracking": {"uri": os.environ["MLFLOW_TRACKING_URI"]}})
+    return given
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ._run import run_search
+    from ._run import RunOptions, prepare, run_search
 
-    config = parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(arguments)
+    options = RunOptions(resume=getattr(args, "resume", False), replace=getattr(args, "replace", False),
+                         verbose=getattr(args, "verbose", 0) or 0,
+                         command=shlex.join(["distser", "search", *arguments]))
     try:
-        run_search(config)
-    except (ValueError, FileNotFoundError) as error:
+        given = given_layers(args)
+        if getattr(args, "print_config", False):
+            from distser.config import build
+
+            print(dump_toml(build(SearchConfig, [given])), end="")
+            return 0
+        config, locations = prepare(given, options)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        run_search(config, locations, options)
+    except (ConfigError, ValueError, FileNotFoundError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: tune/search.py --resume --name {config.name} "
-              f"--storage {config.storage}", file=sys.stderr)
+        print(f"\ninterrupted; continue with: distser search --resume --name {config.name} "
+              f"--storage {config.tracking.storage}", file=sys.stderr)
         return 130
     return 0

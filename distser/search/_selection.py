@@ -1,70 +1,184 @@
-"""Choosing a configuration per (method, held-out corpus) from validation data only."""
+"""Choosing a configuration per (method, held-out corpus): the selection strategies.
+
+After Gulrajani & Lopez-Paz, *In Search of Lost Domain Generalization* (ICLR 2021):
+
+- ``train-domain``: each configuration's trials train on the training corpora and are scored by the
+  mean validation UA of those corpora (in-domain validation). The selected configuration's test UA
+  is the mean over its seeds.
+- ``leave-one-train-corpus-out``: each configuration is also trained with one training corpus held
+  back in turn and scored by the UA on that corpus (an unseen corpus inside the pool); the
+  configuration that generalises best inside the pool is selected and retrained on the whole pool
+  for every seed, and those trainings give the test UA.
+- ``oracle`` (reports only, never a selection): the configuration with the best test UA, an upper
+  bound on what any selection from validation data could reach.
+
+A trial table has one row per trial: ``method, holdout, phase, fold, seed, config, score,
+valid_ua, test_ua, finished`` (+ ``test_ua/<corpus>`` of test-only corpora). ``score`` is what the
+study's strategy ranks by; ``phase`` is ``search`` (proposals) or ``final`` (completion of cut seeds,
+or retraining on the whole pool); ``fold`` is the held-back training corpus (None otherwise).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-#: Columns a trial table needs (one row per trial, i.e. per configuration and seed).
-TRIAL_COLUMNS = ["method", "holdout", "seed", "config", "valid_ua", "test_ua", "finished"]
+from distser.define import Phase
+
+#: Columns a trial table needs.
+TRIAL_COLUMNS = ["method", "holdout", "phase", "fold", "seed", "config", "score", "test_ua", "finished"]
 
 
 def config_key(hyperparameters: dict) -> str:
-    """A stable text key of a configuration (seed excluded), used to group its seeds."""
-    return json.dumps({k: round(float(v), 10) for k, v in sorted(hyperparameters.items())})
-
-
-def select(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, holdout): the configuration with the best mean validation UA over its seeds.
-
-    Only trials that trained to their end (early stopping or max epochs) count; among
-    configurations, those with the most such seeds are preferred, so a configuration that ASHA
-    cut short in some seeds never wins on the few seeds it finished. The held-out corpus's test
-    UA is only read off the chosen configuration: it plays no part in choosing.
+    """A stable text key of a configuration (seed excluded), used to group its seeds.
 
     Example:
-        >>> trials = pd.DataFrame({"method": ["cww"] * 4, "holdout": ["a"] * 4, "seed": [0, 1, 0, 1],
-        ...     "config": ["x", "x", "y", "y"], "valid_ua": [.5, .6, .7, .8], "test_ua": [.9, .9, .1, .2],
-        ...     "finished": [True] * 4})
+        >>> config_key({"lambda_w": 0.5, "cww_signal": "valid-ua"})
+        '{"cww_signal": "valid-ua", "lambda_w": 0.5}'
+    """
+    return json.dumps({k: round(float(v), 10) if isinstance(v, int | float) else v
+                       for k, v in sorted(hyperparameters.items())})
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A way to select a configuration from a study's trials.
+
+    ``folds``: trials are run per held-back training corpus. ``retrains``: the selected configuration
+    is trained again (on the whole pool) after the search, and only those trainings report test UAs.
+    """
+
+    name: str
+    description: str
+    folds: bool = False
+    retrains: bool = False
+    selectable: bool = True
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("train-domain", "mean validation UA of the training corpora"),
+        Strategy("leave-one-train-corpus-out", "mean UA on each training corpus when it is held back, "
+                 "then retrained on the whole pool", folds=True, retrains=True),
+    )
+}
+#: Report-only view: the configuration that the test corpus itself would pick (an upper bound).
+ORACLE = Strategy("oracle", "best mean test UA (upper bound, not a selection)", selectable=False)
+
+
+def _std(values: pd.Series) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def rank_configs(trials: pd.DataFrame, score: str = "score") -> pd.DataFrame:
+    """Per configuration: members that trained to their end and their mean ``score``, best first.
+
+    A configuration with more finished members (seeds, or seeds x held-back corpora) ranks first, so
+    one that ASHA cut short in some never wins on the few it finished; then the higher mean.
+    """
+    done = trials[trials["finished"].astype(bool)]
+    if done.empty:
+        return pd.DataFrame(columns=["members", "mean"])
+    ranked = done.groupby("config")[score].agg(members="size", mean="mean")
+    return ranked.sort_values(["members", "mean"], ascending=False, kind="stable")
+
+
+def evaluated_trials(trials: pd.DataFrame, strategy: Strategy | str = "train-domain",
+                     config: str | None = None) -> pd.DataFrame:
+    """The finished trials whose test UAs report ``config`` (default: the selected one) of one study."""
+    strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
+    done = trials[trials["finished"].astype(bool)]
+    outer = done[done["fold"].isna()]
+    if config is None:
+        config = choose(trials, strategy)
+    if config is None:
+        return outer.iloc[:0]
+    chosen = outer[outer["config"] == config]
+    return chosen[chosen["phase"] == Phase.FINAL] if strategy.retrains else chosen
+
+
+def choose(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> str | None:
+    """The selected configuration of ONE study's trials (None when no trial of the search finished)."""
+    strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
+    search = trials[trials["phase"] == Phase.SEARCH]
+    if strategy is ORACLE:
+        ranked = rank_configs(search[search["fold"].isna()], score="test_ua")
+    elif strategy.folds:
+        ranked = rank_configs(search[search["fold"].notna()])
+    else:
+        ranked = rank_configs(search[search["fold"].isna()])
+    return None if ranked.empty else str(ranked.index[0])
+
+
+def select(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> pd.DataFrame:
+    """Per (method, holdout): the selected configuration and its test UA, mean ± std over its evaluated seeds.
+
+    ``configs_tried`` counts the configurations of the search phase; ``score_mean`` is the strategy's
+    mean score of the selected configuration (validation data only); ``test_ua_mean`` is read off the
+    selected configuration's evaluated trials — it plays no part in choosing (except for ``oracle``).
+    Test-only corpora add ``test_ua/<corpus>_mean`` columns.
+
+    Example:
+        >>> trials = pd.DataFrame({"method": ["cww"] * 4, "holdout": ["a"] * 4, "phase": ["search"] * 4,
+        ...     "fold": [None] * 4, "seed": [0, 1, 0, 1], "config": ["x", "x", "y", "y"],
+        ...     "score": [.5, .6, .7, .8], "test_ua": [.9, .9, .1, .2], "finished": [True] * 4})
         >>> row = select(trials).iloc[0]
         >>> row.config, round(float(row.test_ua_mean), 2), int(row.seeds)
         ('y', 0.15, 2)
+        >>> select(trials, "oracle").iloc[0].config
+        'x'
     """
+    strategy = ORACLE if strategy == "oracle" else STRATEGIES[strategy] if isinstance(strategy, str) else strategy
     missing = set(TRIAL_COLUMNS) - set(trials.columns)
     if missing:
         raise ValueError(f"trial table lacks columns {sorted(missing)}")
-    done = trials[trials["finished"].astype(bool)]
+    holdouts = set(trials["holdout"])  # their own test_ua/<corpus> is test_ua: only test-only corpora get columns
+    extra = sorted(c for c in trials.columns if c.startswith("test_ua/") and c.split("/", 1)[1] not in holdouts)
     rows = []
-    for (method, holdout), group in done.groupby(["method", "holdout"], sort=True):
-        per_config = group.groupby("config").agg(
-            seeds=("seed", "nunique"), valid_ua_mean=("valid_ua", "mean"),
-            test_ua_mean=("test_ua", "mean"), test_ua_std=("test_ua", lambda x: float(np.std(x, ddof=1))
-                                                            if len(x) > 1 else 0.0),
-        )
-        best = per_config.sort_values(["seeds", "valid_ua_mean"], ascending=False, kind="stable").iloc[0]
-        rows.append({"method": method, "holdout": holdout, "config": best.name, "seeds": int(best["seeds"]),
-                     "configs_tried": int(group["config"].nunique()),
-                     "valid_ua_mean": best["valid_ua_mean"], "test_ua_mean": best["test_ua_mean"],
-                     "test_ua_std": best["test_ua_std"]})
-    return pd.DataFrame(rows, columns=["method", "holdout", "config", "seeds", "configs_tried",
-                                       "valid_ua_mean", "test_ua_mean", "test_ua_std"])
+    for (method, holdout), study in trials.groupby(["method", "holdout"], sort=True):
+        config = choose(study, strategy)
+        if config is None:
+            continue
+        search = study[(study["phase"] == Phase.SEARCH) & (study["fold"].notna() == strategy.folds)]
+        ranked = rank_configs(search, score="test_ua" if strategy is ORACLE else "score")
+        evaluated = evaluated_trials(study, ORACLE if strategy is ORACLE else strategy, config)
+        row = {"method": method, "holdout": holdout, "selection": strategy.name, "config": config,
+               "seeds": int(evaluated["seed"].nunique()), "configs_tried": int(search["config"].nunique()),
+               "score_mean": float(ranked.loc[config, "mean"]) if config in ranked.index else math.nan,
+               "test_ua_mean": float(evaluated["test_ua"].mean()), "test_ua_std": _std(evaluated["test_ua"])}
+        row.update({f"{c}_mean": float(evaluated[c].mean()) for c in extra})
+        rows.append(row)
+    columns = ["method", "holdout", "selection", "config", "seeds", "configs_tried", "score_mean", "test_ua_mean",
+               "test_ua_std", *(f"{c}_mean" for c in extra)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def format_summary(summary: pd.DataFrame, seeds: int | None = None) -> str:
     """Held-out corpus x method table of mean ± std test UA (%) with an Avg column.
 
     A cell whose configuration finished fewer than ``seeds`` seeds (default: the most any cell has)
-    says so: ``(n=2)``.
+    says so: ``(n=2)``. Test-only corpora get their own columns (``<corpus> (test)``).
     """
     if summary.empty:
         return "(no finished trials)"
     seeds = summary["seeds"].max() if seeds is None else seeds
+    has_holdout = summary["holdout"] != "-"
     cell = summary.assign(text=[
-        f"{100 * m:.1f} ± {100 * s:.1f}" + ("" if n == seeds else f" (n={n})")
+        (f"{100 * m:.1f} ± {100 * s:.1f}" if not math.isnan(m) else "–") + ("" if n == seeds else f" (n={n})")
         for m, s, n in zip(summary["test_ua_mean"], summary["test_ua_std"], summary["seeds"], strict=True)
     ])
-    table = cell.pivot(index="method", columns="holdout", values="text")
-    table["Avg"] = summary.groupby("method")["test_ua_mean"].mean().map(lambda v: f"{100 * v:.1f}")
-    return table.to_string()
+    parts = []
+    if has_holdout.any():
+        table = cell[has_holdout].pivot(index="method", columns="holdout", values="text")
+        table["Avg"] = summary[has_holdout].groupby("method")["test_ua_mean"].mean().map(lambda v: f"{100 * v:.1f}")
+        parts.append(table)
+    for column in sorted(c for c in summary.columns if c.startswith("test_ua/") and c.endswith("_mean")):
+        corpus = column.removeprefix("test_ua/").removesuffix("_mean")
+        means = summary.groupby("method")[column].mean().map(lambda v: f"{100 * v:.1f}")
+        parts.append(means.rename(f"{corpus} (test)").to_frame())
+    return pd.concat(parts, axis=1).to_string()

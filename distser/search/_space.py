@@ -1,69 +1,76 @@
-"""Hyperparameter spaces: what Optuna may propose for a method, and the paper's grid (§3.3)."""
+"""What a study may vary: its method's hyperparameters (declared by the components) and training settings.
+
+Ranges come from :mod:`distser.learning.methods` (each component declares its own), the training
+settings of :data:`~distser.search._config.TRAINING_SPACE` when ``study.tune`` names them, and
+``study.ranges`` overrides; values in ``study.params`` are fixed and not searched.
+"""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
-from distser.learning import parse_method
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-#: The paper's grid: λ_W ∈ {1..5}, λ_L ∈ {1, 0.1, ..., 1e-4}.
-PAPER_GRID: dict[str, list[float]] = {
-    "lambda_w": [1.0, 2.0, 3.0, 4.0, 5.0],
-    "lambda_l": [1.0, 0.1, 0.01, 0.001, 0.0001],
-}
+from distser.learning import HYPERPARAMETERS, parse_method
+
+from ._config import TRAINING_SPACE, StudyConfig
 
 
-#: Every hyperparameter a study may vary (the rest of a trial's config is fixed per study).
-SEARCHABLE = ("lambda_w", "lambda_l", "smoothing", "focal_gamma", "cp_beta", "recon_weight", "lr", "dropout")
-
-
-def hyperparameters(method: str, *, tune_lr: bool = False, tune_dropout: bool = False) -> dict[str, tuple]:
-    """The searched hyperparameters of ``method`` as ``name -> (kind, low, high)``.
-
-    ``kind`` is ``"uniform"`` or ``"loguniform"``. The ranges cover the paper's grid and beyond.
+def method_params(method: str, study: StudyConfig) -> dict[str, Any]:
+    """The method's hyperparameters at their defaults, overridden by ``study.params`` (only the method's own).
 
     Example:
-        >>> sorted(hyperparameters("cww+pel"))
-        ['lambda_l', 'lambda_w']
-        >>> hyperparameters("ce")
-        {}
+        >>> method_params("cww+pel", StudyConfig(params={"lambda_w": 1.0, "focal_gamma": 3.0}))["lambda_w"]
+        1.0
     """
-    parsed = parse_method(method)
-    space: dict[str, tuple] = {}
-    if parsed.cww:
-        space["lambda_w"] = ("uniform", 0.0, 6.0)
-    if parsed.pel is not None:
-        space["lambda_l"] = ("loguniform", 1e-5, 1.0)
-    if parsed.targets in ("ls", "unigram"):
-        space["smoothing"] = ("uniform", 0.0, 0.4)
-    if parsed.focal:
-        space["focal_gamma"] = ("uniform", 0.0, 5.0)
-    if parsed.cp:
-        space["cp_beta"] = ("loguniform", 1e-3, 1.0)
-    if parsed.unsup:
-        space["recon_weight"] = ("loguniform", 1e-3, 1.0)
-    if tune_lr:
-        space["lr"] = ("loguniform", 5e-5, 1e-3)
-    if tune_dropout:
-        space["dropout"] = ("uniform", 0.1, 0.7)
+    values = {hp.name: hp.default for hp in parse_method(method).hyperparameters}
+    values.update({k: HYPERPARAMETERS[k].check(v) for k, v in study.params.items() if k in values})
+    return values
+
+
+def search_space(method: str, study: StudyConfig) -> dict[str, BaseDistribution]:
+    """The dimensions a study of ``method`` searches: name -> Optuna distribution.
+
+    Example:
+        >>> sorted(search_space("cww+pel", StudyConfig()))
+        ['cww_signal', 'cww_smoothing', 'lambda_l', 'lambda_w', 'weight_floor']
+        >>> search_space("ce", StudyConfig(tune=["lr"]))
+        {'lr': FloatDistribution(high=0.001, log=True, low=5e-05, step=None)}
+    """
+    space: dict[str, BaseDistribution] = {}
+    for hp in parse_method(method).hyperparameters:
+        if hp.name in study.params or not (hp.searched or hp.name in study.ranges):
+            continue
+        bounds = study.ranges.get(hp.name, hp.search)
+        if hp.categorical:
+            space[hp.name] = CategoricalDistribution(tuple(bounds))
+        elif hp.integer:
+            space[hp.name] = IntDistribution(int(bounds[0]), int(bounds[1]), log=hp.log)
+        else:
+            space[hp.name] = FloatDistribution(float(bounds[0]), float(bounds[1]), log=hp.log)
+    for name in study.tune:
+        low, high, log = TRAINING_SPACE[name]
+        low, high = study.ranges.get(name, (low, high))
+        integer = name == "min_steps_per_epoch"
+        space[name] = IntDistribution(int(low), int(high)) if integer else FloatDistribution(low, high, log=log)
     return space
 
 
-def tune_space(method: str, **options: bool) -> dict[str, Any]:
-    """The Ray Tune search space (``tune.uniform`` / ``tune.loguniform``) for ``method``."""
-    from ray import tune
+def grid_points(method: str, study: StudyConfig) -> list[dict[str, Any]]:
+    """The configurations of a study without Optuna: the paper's grid (``mode = "grid"``) or one point.
 
-    samplers = {"uniform": tune.uniform, "loguniform": tune.loguniform}
-    return {name: samplers[kind](low, high) for name, (kind, low, high) in hyperparameters(method, **options).items()}
-
-
-def paper_grid(method: str) -> list[dict[str, float]]:
-    """The paper's grid points for ``method``'s λ hyperparameters (one empty point if it has none).
+    One point (the defaults, i.e. the paper's values) for ``mode = "paper"`` and for a method with
+    nothing to search. Values in ``study.params`` replace grid dimensions.
 
     Example:
-        >>> len(paper_grid("cww+pel")), len(paper_grid("cww")), paper_grid("ce")
-        (25, 5, [{}])
+        >>> len(grid_points("cww+pel", StudyConfig(mode="grid"))), grid_points("cww", StudyConfig(mode="paper"))
+        (25, [{}])
     """
-    names = [name for name in PAPER_GRID if name in hyperparameters(method)]
-    return [dict(zip(names, values, strict=True)) for values in itertools.product(*(PAPER_GRID[n] for n in names))]
+    if study.mode == "paper" or (study.mode == "search" and not search_space(method, study)):
+        return [{}]
+    if study.mode != "grid":
+        raise ValueError(f"grid_points: study mode {study.mode!r} has no grid")
+    dims = [hp for hp in parse_method(method).hyperparameters if hp.grid and hp.name not in study.params]
+    return [dict(zip([hp.name for hp in dims], values, strict=True))
+            for values in itertools.product(*(hp.grid for hp in dims))]

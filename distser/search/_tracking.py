@@ -2,7 +2,7 @@
 
 Logging happens on the driver (a Tune callback), not in the trials: worker nodes need no access to
 the tracking store, a trial retried on another node keeps its one run, and a resumed search finds its
-runs again by tag instead of creating duplicates.
+runs again by tag instead of creating duplicates. Names of tags, params and metrics: :mod:`distser.define`.
 """
 
 from __future__ import annotations
@@ -15,17 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import mlflow
+from mlflow.entities import Metric as MlflowMetric
+from mlflow.entities import Param as MlflowParam
+from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
-from ._trainable import METRIC, MODEL_FILE, flat_trial_config
-
-SEARCH_TAG = "distser.search"
-TRIAL_TAG = "distser.trial_id"
-STUDY_TAG = "distser.study"
-ROLE_TAG = "distser.role"
-_SKIP_CONFIG = {"max_epochs", "patience", "threads", "checkpoint_seconds", "early_stopping"}
+from distser.define import File, Metric, Param, Phase, Role, Tag, metric_safe
 
 
 def git_commit() -> str:
@@ -43,6 +39,49 @@ def mlflow_client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri)
 
 
+def display(value: Any) -> str:
+    """A parameter value as shown in the UI: numbers to 4 significant digits (exact ones: the config key).
+
+    Example:
+        >>> display(0.03766576841599294), display(4.0), display("train-ua"), display(None)
+        ('0.03767', '4', 'train-ua', '-')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def run_name(config: dict[str, Any]) -> str:
+    """A trial's run name: method, held-out corpus, seed, the held-back corpus and the searched values.
+
+    Example:
+        >>> run_name({"method": "cww", "holdout": "emodb", "seed": 2, "fold": None,
+        ...           "searched": {"lambda_w": 0.4321, "cww_signal": "valid-ua"}, "phase": "search"})
+        'cww · emodb · seed 2 · lambda_w=0.432 cww_signal=valid-ua'
+    """
+    parts = [config["method"], config["holdout"], f"seed {config['seed']}"]
+    if config.get("fold"):
+        parts.append(f"without {config['fold']}")
+    searched = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in config["searched"].items())
+    if searched:
+        parts.append(searched)
+    if config.get("phase") == Phase.FINAL:
+        parts.append("final")
+    return " · ".join(parts)
+
+
+def trial_params(config: dict[str, Any]) -> dict[str, str]:
+    """A trial's MLflow params: who it is, every hyperparameter of its method, the searched training values."""
+    params = {Param.METHOD: config["method"], Param.HOLDOUT: config["holdout"], Param.PLAN: config["plan"],
+              Param.SEED: str(config["seed"]), Param.FOLD: display(config["fold"]), Param.CONFIG: config["config"],
+              Param.SELECTION: config["selection"], "phase": config["phase"]}
+    params.update({name: display(value) for name, value in config["params"].items()})
+    params.update({name: display(value) for name, value in config["searched"].items() if name not in params})
+    return params
+
+
 class Tracker:
     """Owns the MLflow client, the experiment and the search's parent run.
 
@@ -50,13 +89,16 @@ class Tracker:
     client is left out and taken again from :func:`mlflow_client` on unpickling.
     """
 
-    def __init__(self, tracking_uri: str, experiment: str, search_name: str) -> None:
+    def __init__(self, tracking_uri: str, experiment: str, search_name: str,
+                 artifact_location: str | None = None) -> None:
         self.client = mlflow_client(tracking_uri)
         self.tracking_uri = tracking_uri
         found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        self.experiment_id = (found.experiment_id if found
+                              else self.client.create_experiment(experiment, artifact_location=artifact_location))
         self.search_name = search_name
-        self.parent_id = self._find_or_create_parent()
+        self.parent_id: str | None = None
+        self.commit = git_commit()
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "client"}
@@ -66,42 +108,49 @@ class Tracker:
         self.client = mlflow_client(self.tracking_uri)
 
     def _runs(self, filter_string: str) -> list:
-        return self.client.search_runs([self.experiment_id], filter_string, max_results=10000)
+        return self.client.search_runs([self.experiment_id], filter_string, max_results=50000)
 
-    def _find_or_create_parent(self) -> str:
-        found = self._runs(f"tags.`{SEARCH_TAG}` = '{self.search_name}' and tags.`{ROLE_TAG}` = 'search'")
-        if found:
-            run_id = found[0].info.run_id
+    def search_runs(self, role: str | None = None) -> list:
+        where = f"tags.`{Tag.SEARCH}` = '{self.search_name}'"
+        return self._runs(where + (f" and tags.`{Tag.ROLE}` = '{role}'" if role else ""))
+
+    def parent(self) -> str | None:
+        """The search's parent run, if it exists."""
+        found = self.search_runs(Role.SEARCH)
+        return found[0].info.run_id if found else None
+
+    def start_parent(self, params: dict[str, Any], tags: dict[str, str], record: str) -> str:
+        """Create the parent run, or reopen it (resume): params, tags and the config record as an artifact."""
+        run_id = self.parent()
+        if run_id is None:
+            run = self.client.create_run(self.experiment_id, run_name=self.search_name, tags={
+                Tag.SEARCH: self.search_name, Tag.ROLE: Role.SEARCH, Tag.GIT_COMMIT: self.commit, **tags})
+            run_id = run.info.run_id
+            self.client.log_batch(run_id, params=[MlflowParam(k, display(v)[:6000]) for k, v in params.items()])
+            self.client.log_text(run_id, record, File.RECORD)
+        else:
             self.client.update_run(run_id, status="RUNNING")
-            return run_id
-        run = self.client.create_run(self.experiment_id, run_name=self.search_name,
-                                     tags={SEARCH_TAG: self.search_name, ROLE_TAG: "search"})
-        return run.info.run_id
+        self.parent_id = run_id
+        return run_id
 
-    def log_search(self, params: dict[str, Any], tags: dict[str, str]) -> None:
-        existing = self.client.get_run(self.parent_id).data.params
-        fresh = {k: str(v)[:6000] for k, v in params.items() if k not in existing}
-        for key, value in fresh.items():
-            self.client.log_param(self.parent_id, key, value)
-        for key, value in tags.items():
-            self.client.set_tag(self.parent_id, key, value)
-
-    def child_run(self, trial_id: str, study: str, name: str) -> tuple[str, bool]:
+    def child_run(self, trial_id: str, config: dict[str, Any]) -> tuple[str, bool]:
         """The run of ``trial_id``, created if new. Returns ``(run_id, created)``."""
-        found = self._runs(f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{SEARCH_TAG}` = '{self.search_name}'")
+        found = self._runs(f"tags.`{Tag.TRIAL_ID}` = '{trial_id}' and tags.`{Tag.SEARCH}` = '{self.search_name}'")
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
             return run_id, False
-        run = self.client.create_run(self.experiment_id, run_name=name, tags={
-            SEARCH_TAG: self.search_name, TRIAL_TAG: trial_id, STUDY_TAG: study, ROLE_TAG: "trial",
-            "mlflow.parentRunId": self.parent_id,
+        run = self.client.create_run(self.experiment_id, run_name=run_name(config), tags={
+            Tag.SEARCH: self.search_name, Tag.TRIAL_ID: trial_id, Tag.STUDY: config["study"], Tag.ROLE: Role.TRIAL,
+            Tag.PHASE: config["phase"], Tag.PARENT: self.parent_id, Tag.GIT_COMMIT: self.commit,
         })
+        self.client.log_batch(run.info.run_id,
+                              params=[MlflowParam(k, v) for k, v in trial_params(config).items()])
         return run.info.run_id, True
 
     def close_open_runs(self, status: str = "KILLED") -> int:
         """Terminate every run of this search still marked RUNNING (interrupted search). Returns the count."""
-        runs = self._runs(f"tags.`{SEARCH_TAG}` = '{self.search_name}' and attributes.status = 'RUNNING'")
+        runs = self._runs(f"tags.`{Tag.SEARCH}` = '{self.search_name}' and attributes.status = 'RUNNING'")
         for run in runs:
             self.client.set_terminated(run.info.run_id, status=status)
         return len(runs)
@@ -110,39 +159,46 @@ class Tracker:
         """Delete child runs of trials Tune no longer knows.
 
         A driver killed between creating a trial's run and saving Tune's experiment state leaves a run
-        whose trial is re-created under a new id on ``--resume``; the stale run would be a duplicate.
+        whose trial is re-created under a new id on resume; the stale run would be a duplicate.
         """
-        runs = self._runs(f"tags.`{SEARCH_TAG}` = '{self.search_name}' and tags.`{ROLE_TAG}` = 'trial'")
-        orphans = [run for run in runs if run.data.tags.get(TRIAL_TAG) not in trial_ids]
+        orphans = [run for run in self.search_runs(Role.TRIAL) if run.data.tags.get(Tag.TRIAL_ID) not in trial_ids]
         for run in orphans:
             self.client.delete_run(run.info.run_id)
         return len(orphans)
 
+    def delete_search(self) -> int:
+        """Delete every run of this search (``--replace``). Returns the count."""
+        runs = self.search_runs()
+        for run in runs:
+            self.client.delete_run(run.info.run_id)
+        return len(runs)
+
     def finish(self, status: str = "FINISHED") -> None:
-        self.client.set_terminated(self.parent_id, status=status)
+        if self.parent_id is not None:
+            self.client.set_terminated(self.parent_id, status=status)
 
 
 class MLflowTrialCallback(Callback):
-    """Tune callback: per-epoch metrics per training corpus, final test metrics, weights and model.
+    """Tune callback: each trial's run, its per-epoch metrics, its final test metrics and weights.
 
     The Tune loop hands a trial its next epoch only after every callback returned, so per-epoch
     metrics are buffered per trial and written in one transaction every ``flush_seconds``, whenever
     the trial saves a checkpoint (a resumed trial continues from there, so nothing before it can be
     lost), and when the trial ends. MLflow's own asynchronous logging is not used: closing a run
-    waits up to a second for its queue thread, once per trial.
+    waits up to a second for its queue thread, once per trial. Everything a trial reports under
+    ``metrics`` is logged: there is no list of names to keep in step with the learning core.
     """
 
-    def __init__(self, tracker: Tracker, study: str, flush_seconds: float = 5.0) -> None:
+    def __init__(self, tracker: Tracker, flush_seconds: float = 5.0) -> None:
         self.tracker = tracker
-        self.study = study
         self.flush_seconds = flush_seconds
         self._runs: dict[str, str] = {}
         self._nodes: dict[str, list[str]] = {}
-        self._buffer: dict[str, list[mlflow.entities.Metric]] = {}
+        self._buffer: dict[str, list[MlflowMetric]] = {}
         self._flushed_at: dict[str, float] = {}
 
     def __getstate__(self) -> dict:
-        # Tune pickles its callbacks into the experiment state (for --resume); per-trial state stays out.
+        # Tune pickles its callbacks into the experiment state (for resume); per-trial state stays out.
         return {**self.__dict__, "_runs": {}, "_nodes": {}, "_buffer": {}, "_flushed_at": {}}
 
     def _flush(self, trial) -> None:
@@ -153,93 +209,97 @@ class MLflowTrialCallback(Callback):
 
     def _run_id(self, trial) -> str:
         if trial.trial_id not in self._runs:
-            run_id, created = self.tracker.child_run(trial.trial_id, self.study, f"{self.study}/{trial.trial_id}")
-            if created:
-                client = self.tracker.client
-                params = {k: v for k, v in flat_trial_config(trial.config).items() if k not in _SKIP_CONFIG}
-                client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()])
-            self._runs[trial.trial_id] = run_id
+            self._runs[trial.trial_id] = self.tracker.child_run(trial.trial_id, trial.config)[0]
         return self._runs[trial.trial_id]
+
+    def run_id(self, trial_id: str) -> str | None:
+        return self._runs.get(trial_id)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._run_id(trial)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        self.tracker.client.set_tag(self._run_id(trial), "distser.retried", "true")
+        self.tracker.client.set_tag(self._run_id(trial), Tag.RETRIED, "true")
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         run_id = self._run_id(trial)
         nodes = self._nodes.setdefault(trial.trial_id, [])
         if result.get("node_id") and result["node_id"] not in nodes:  # where the trial ran (retries move it)
             nodes.append(result["node_id"])
-            self.tracker.client.set_tag(run_id, "distser.nodes", ",".join(nodes))
+            self.tracker.client.set_tag(run_id, Tag.NODES, ",".join(nodes))
+        if "error" in result:
+            self._flush(trial)
+            self.tracker.client.set_tag(run_id, Tag.ERROR, str(result["error"])[:5000])
+            return
         if result.get("finished"):
             self._flush(trial)
-            self._log_final(run_id, trial, result)
+            self._log_final(run_id, result)
             return
-        step, timestamp = int(result["epoch"]), int(result.get("timestamp", 0)) * 1000
+        step, timestamp = int(result[Metric.EPOCH]), int(result.get("timestamp", 0)) * 1000
         self._buffer.setdefault(trial.trial_id, []).extend(
-            mlflow.entities.Metric(key, float(value), timestamp, step)
-            for key, value in result.items() if _is_epoch_metric(key, value))
+            MlflowMetric(key, float(value), timestamp, step)
+            for key, value in result.get("metrics", {}).items() if isinstance(value, int | float))
         if time.monotonic() - self._flushed_at.get(trial.trial_id, -math.inf) >= self.flush_seconds:
             self._flush(trial)
 
-    def _log_final(self, run_id: str, trial, result: dict) -> None:
-        weights = {k.split("/", 1)[1]: float(v) for k, v in result.items() if k.startswith("final_weight/")}
-        metrics = {key: float(result[key]) for key in ("test_ua", "test_wa", METRIC, "best_epoch")}
-        metrics.update({f"final_weight/{corpus}": weight for corpus, weight in weights.items()})
+    def _log_final(self, run_id: str, result: dict) -> None:
+        final = result["final"]
         now = int(time.time() * 1000)
+        metrics = {Metric.SCORE: result[Metric.SCORE], **final}
         # One transaction for all of them: separate log_metric calls cost ~10 ms each on SQLite.
         self.tracker.client.log_batch(
-            run_id, metrics=[mlflow.entities.Metric(key, value, now, 0) for key, value in metrics.items()],
-            tags=[mlflow.entities.RunTag("stop_reason", str(result.get("stop_reason")))])
-        self.tracker.client.log_dict(run_id, {"confusion": result["test_confusion"], "corpus_weights": weights},
-                                     "final_metrics.json")
+            run_id, metrics=[MlflowMetric(k, float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)],
+            tags=[RunTag(Tag.STOP_REASON, str(result.get("stop_reason")))])
+        weights = {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(f"{Metric.FINAL_WEIGHT}/")}
+        self.tracker.client.log_dict(run_id, {"confusion": result.get("confusion", {}), "corpus_weights": weights},
+                                     File.FINAL_METRICS)
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
         # Tune calls this after on_trial_result for the same report: the checkpoint's epoch is buffered.
         self._flush(trial)
-        # Only the final checkpoint holds the best epoch's weights (the others resume training).
-        with checkpoint.as_directory() as folder:
-            model = Path(folder) / MODEL_FILE
-            if model.exists():
-                self.tracker.client.log_artifact(self._run_id(trial), str(model))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._flush(trial)
-        self._flushed_at.pop(trial.trial_id)
+        self._flushed_at.pop(trial.trial_id, None)
         run_id = self._run_id(trial)
-        finished = trial.last_result.get("finished") == 1
+        last = trial.last_result or {}
+        failed = "error" in last
+        stopped_by = "error" if failed else "training" if last.get("finished") == 1 else "asha"
+        self.tracker.client.set_tag(run_id, Tag.STOPPED_BY, stopped_by)
         # A trial ASHA stopped is complete too: FINISHED, tagged so selection can tell it apart.
-        self.tracker.client.set_tag(run_id, "distser.stopped_by", "training" if finished else "asha")
-        self.tracker.client.set_terminated(run_id, status="FINISHED")
+        self.tracker.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._flush(trial)
-        self._flushed_at.pop(trial.trial_id)
-        self.tracker.client.set_terminated(self._run_id(trial), status="FAILED")
+        self._flushed_at.pop(trial.trial_id, None)
+        run_id = self._run_id(trial)
+        self.tracker.client.set_tag(run_id, Tag.STOPPED_BY, "error")
+        self.tracker.client.set_tag(run_id, Tag.ERROR, _last_line(trial)[:5000])
+        self.tracker.client.set_terminated(run_id, status="FAILED")
 
 
-def metric_safe(name: str) -> str:
-    """MLflow metric names may not contain '+': ``cww+pel-al`` -> ``cww_pel-al``."""
-    return name.replace("+", "_")
-
-
-def _is_epoch_metric(key: str, value: Any) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    return key in ("mean_valid_ua", METRIC, "lr") or key.split("/", 1)[0] in ("train_ua", "valid_ua", "weight", "loss")
+def _last_line(trial) -> str:
+    """The last line of a failed trial's error (the exception), read from Tune's error file."""
+    try:
+        text = Path(trial.error_file).read_text() if trial.error_file else ""
+    except OSError:
+        text = ""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "the trial failed"
 
 
 def log_summary(tracker: Tracker, summary, text: str) -> None:
     """Selected configuration per (method, held-out corpus) and its test UA over seeds, on the parent run."""
     client = tracker.client
+    metrics = []
     for row in summary.itertuples():
         prefix = f"selected/{metric_safe(row.method)}/{row.holdout}"
-        client.log_metric(tracker.parent_id, f"{prefix}/test_ua_mean", float(row.test_ua_mean))
-        client.log_metric(tracker.parent_id, f"{prefix}/test_ua_std", float(row.test_ua_std))
-        client.log_metric(tracker.parent_id, f"{prefix}/valid_ua_mean", float(row.valid_ua_mean))
-    client.log_text(tracker.parent_id, summary.to_csv(index=False), "selection.csv")
-    client.log_text(tracker.parent_id, text, "summary.txt")
+        for name in ("test_ua_mean", "test_ua_std", "score_mean"):
+            value = float(getattr(row, name))
+            if math.isfinite(value):
+                metrics.append(MlflowMetric(f"{prefix}/{name}", value, int(time.time() * 1000), 0))
+    client.log_batch(tracker.parent_id, metrics=metrics)
+    client.log_text(tracker.parent_id, summary.to_csv(index=False), File.SELECTION)
+    client.log_text(tracker.parent_id, text, File.SUMMARY)
     client.log_text(tracker.parent_id, json.dumps(summary.to_dict("records"), indent=1, default=str),
-                    "selection.json")
+                    File.SELECTION_JSON)

@@ -1,44 +1,56 @@
-"""The Ray Tune trial: one (held-out corpus, seed, hyperparameters) training of the learning core."""
+"""The Ray Tune trial: one (plan, method, seed, configuration) training of the learning core.
+
+The trial contract, shared by the searcher that makes trials, this trainable, the MLflow callback and
+the report (names in :mod:`distser.define`):
+
+- a trial's **config** (:func:`trial_config`): ``study``, ``phase``, ``method``, ``plan`` (the plan it
+  trains on), ``holdout`` (the study's held-out corpus), ``fold`` (the training corpus held back by
+  leave-one-train-corpus-out, else None), ``seed``, ``params`` (every hyperparameter of the method),
+  ``training`` (trainer settings), ``config`` (the configuration's key) and ``selection``;
+- every **epoch** it reports ``epoch``, ``best_mean_valid_ua`` (ASHA's metric) and ``metrics``: the
+  epoch record's every value (:meth:`~distser.learning.EpochRecord.flat`), logged as they are;
+- at its **end** it reports ``finished = 1``, ``score`` (what its study's selection ranks by) and
+  ``final``: test metrics of every test corpus, the final corpus weights, the best epoch; plus the
+  confusion matrices and a checkpoint holding the best epoch's weights (``best_model.pt``).
+- a trial whose loss diverges or whose data is unusable reports ``error`` instead and ends: it is
+  reported as failed, not retried as if its node had died.
+"""
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from distser.arrays import Task
-from distser.learning import EpochRecord, MethodParams, TrainConfig, Trainer, TrainResult
+from distser.define import File, Metric
+from distser.learning import EpochRecord, MethodParams, NonFiniteLoss, TrainConfig, Trainer, TrainResult
 
-CHECKPOINT_FILE = "trainer.pt"
-MODEL_FILE = "best_model.pt"
-METRIC = "best_mean_valid_ua"  # running best of the mean validation UA: monotone, so ASHA and Optuna agree
-_PARAM_NAMES = {f.name for f in fields(MethodParams)}
+from ._data import SharedData
+
+TRAINING_KEYS = ("max_epochs", "patience", "early_stopping", "min_steps_per_epoch", "batch_size", "lr",
+                 "lr_patience", "lr_factor", "dropout", "hidden")
 
 
-def flat_trial_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A trial's config with grid points unpacked and Repeater's index turned into the seed."""
-    flat = dict(config)
-    flat.update(flat.pop("point", {}))
-    if "__trial_index__" in flat:  # ray.tune.search.repeater.TRIAL_INDEX
-        flat["seed"] = int(flat.pop("__trial_index__"))
-    return flat
+def trial_config(*, study: str, phase: str, method: str, plan: str, holdout: str, fold: str | None, seed: int,
+                 params: dict[str, Any], training: dict[str, Any], config: str, selection: str,
+                 searched: dict[str, Any]) -> dict[str, Any]:
+    """A trial's config (see the module docstring); ``searched`` are the values the study varied."""
+    return {"study": study, "phase": phase, "method": method, "plan": plan, "holdout": holdout, "fold": fold,
+            "seed": int(seed), "params": dict(params), "training": dict(training), "config": config,
+            "selection": selection, "searched": dict(searched)}
 
 
 def train_config(config: dict[str, Any]) -> TrainConfig:
-    """Turn a trial's flat config (method, seed, hyperparameters, training settings) into a TrainConfig."""
-    params = MethodParams(**{k: v for k, v in config.items() if k in _PARAM_NAMES})
-    extra = {k: config[k] for k in ("lr", "dropout") if k in config}
+    """A trial's config -> the trainer's :class:`~distser.learning.TrainConfig`."""
+    training = config["training"]
     return TrainConfig(
         method=config["method"],
-        params=params,
+        params=MethodParams(config["params"]),
         seed=int(config["seed"]),
-        max_epochs=int(config["max_epochs"]),
-        patience=int(config["patience"]),
-        early_stopping=bool(config.get("early_stopping", True)),
-        num_threads=int(config["threads"]),
-        **extra,
+        num_threads=int(training.get("threads", 1)),
+        **{k: training[k] for k in TRAINING_KEYS if k in training},
     )
 
 
@@ -57,13 +69,14 @@ class _ReportEveryEpoch:
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
         from ray import tune
 
-        metrics = {**record.flat(), "node_id": _node_id()}
+        report = {Metric.EPOCH: record.epoch, Metric.VALID: record.best_mean_valid_ua, "metrics": record.flat(),
+                  "node_id": _node_id()}
         if time.monotonic() - self.last < self.seconds:
-            tune.report(metrics)
+            tune.report(report)
             return
         with tempfile.TemporaryDirectory() as folder:
-            trainer.save_checkpoint(Path(folder) / CHECKPOINT_FILE)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            trainer.save_checkpoint(Path(folder) / File.CHECKPOINT)
+            tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
         self.last = time.monotonic()
 
 
@@ -73,35 +86,46 @@ def _node_id() -> str:
     return ray.get_runtime_context().get_node_id()
 
 
-def final_metrics(result: TrainResult) -> dict[str, Any]:
-    """What the last report carries: test metrics of the best epoch and the final corpus weights."""
-    metrics = {
-        "epoch": result.history[-1].epoch if result.history else 0,
-        "best_epoch": result.best_epoch,
-        METRIC: result.best_mean_valid_ua,
-        "test_ua": result.test_ua,
-        "test_wa": result.test_wa,
-        "test_confusion": result.test_confusion,
+def final_report(result: TrainResult, config: dict[str, Any]) -> dict[str, Any]:
+    """What the last report carries: the score, test metrics of the best epoch, final weights."""
+    final: dict[str, float] = {Metric.VALID: result.best_mean_valid_ua, Metric.BEST_EPOCH: result.best_epoch}
+    for corpus, test in result.tests.items():
+        final[Metric.test_ua(corpus)] = test.ua
+        final[Metric.test_wa(corpus)] = test.wa
+    if config["fold"] is None and not math.isnan(result.test_ua):  # an outer plan's held-out corpus
+        final[Metric.TEST_UA], final[Metric.TEST_WA] = result.test_ua, result.test_wa
+    final.update({Metric.final_weight(c): w for c, w in result.corpus_weights.items()})
+    # Leave-one-train-corpus-out scores a fold by its held-back corpus; every other trial by validation.
+    score = result.test_ua if config["fold"] is not None else result.best_mean_valid_ua
+    return {
+        Metric.EPOCH: result.history[-1].epoch if result.history else 0,
+        Metric.VALID: result.best_mean_valid_ua,
+        Metric.SCORE: score,
+        "final": final,
+        "confusion": {corpus: test.confusion for corpus, test in result.tests.items()},
         "stop_reason": result.stop_reason,
         "finished": 1,
         "node_id": _node_id(),
     }
-    metrics.update({f"final_weight/{corpus}": w for corpus, w in result.corpus_weights.items()})
-    return metrics
 
 
-def run_trial(config: dict[str, Any], task: Task) -> None:
-    """Tune function trainable. ``task`` arrives through ``tune.with_parameters`` (object store)."""
+def run_trial(config: dict[str, Any], data: SharedData) -> None:
+    """Tune function trainable. ``data`` arrives through ``tune.with_parameters`` (object store)."""
     import torch
     from ray import tune
 
-    trainer = Trainer(task, train_config(flat_trial_config(config)))
-    resume_from = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:  # a retried trial (node lost, driver resumed): continue exactly
-        folder = checkpoint.to_directory()
-        resume_from = Path(folder) / CHECKPOINT_FILE
-    result = trainer.fit([_ReportEveryEpoch(float(config["checkpoint_seconds"]))], resume_from=resume_from)
+    try:
+        trainer = Trainer(data.task(config["plan"]), train_config(config))
+        resume_from = None
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:  # a retried trial (node lost, driver resumed): continue exactly
+            resume_from = Path(checkpoint.to_directory()) / File.CHECKPOINT
+        result = trainer.fit([_ReportEveryEpoch(float(config["training"]["checkpoint_seconds"]))],
+                             resume_from=resume_from)
+    except (NonFiniteLoss, ValueError) as error:
+        # Deterministic: the same data and seed fail the same way on any node. Report, do not retry.
+        tune.report({"error": f"{type(error).__name__}: {error}", "finished": 0, Metric.EPOCH: 0})
+        return
     with tempfile.TemporaryDirectory() as folder:
-        torch.save(result.state_dict, Path(folder) / MODEL_FILE)
-        tune.report(final_metrics(result), checkpoint=tune.Checkpoint.from_directory(folder))
+        torch.save(result.state_dict, Path(folder) / File.MODEL)
+        tune.report(final_report(result, config), checkpoint=tune.Checkpoint.from_directory(folder))

@@ -6,96 +6,115 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 from mlflow.tracking import MlflowClient
 
-from distser.search._tracking import ROLE_TAG, SEARCH_TAG
+from distser.define import File, Tag, model_name
 
 
-def _runs(config, role):
-    client = MlflowClient(config.resolved_tracking_uri)
-    experiment = client.get_experiment_by_name(config.experiment)
+def _runs(config, locations, role):
+    client = MlflowClient(locations.tracking_uri)
+    experiment = client.get_experiment_by_name(config.tracking.experiment)
     return client, client.search_runs([experiment.experiment_id],
-                                      f"tags.`{SEARCH_TAG}` = '{config.name}' and tags.`{ROLE_TAG}` = '{role}'")
+                                      f"tags.`{Tag.SEARCH}` = '{config.name}' and tags.`{Tag.ROLE}` = '{role}'")
 
 
-def test_parent_run_holds_search_and_selection(finished_search):
-    config, summary = finished_search
-    client, parents = _runs(config, "search")
+def test_parent_run_holds_the_search_its_record_and_selection(finished_search, tmp_path):
+    config, locations, summary = finished_search
+    client, parents = _runs(config, locations, "search")
     assert len(parents) == 1
     parent = parents[0]
     assert parent.info.status == "FINISHED"
-    assert parent.data.tags["feature_store"].startswith("IS10-")
-    assert "tune/search.py" in parent.data.tags["command"] or parent.data.tags["command"]
-    assert len(parent.data.tags["git_commit"]) >= 7
-    assert parent.data.params["methods"] == "cww+pel-al"
+    assert parent.data.tags[Tag.STORE].startswith("IS10-")
+    assert parent.data.tags[Tag.COMMAND].startswith("distser search")
+    assert len(parent.data.tags[Tag.GIT_COMMIT]) >= 7  # MLflow's own source tag
+    assert parent.data.params["study.methods"] == "['cww+pel-al']"
+    assert parent.data.params["data.test_corpora"] == "['msp-podcast']"
     mean = parent.data.metrics["selected/cww_pel-al/iemocap/test_ua_mean"]
     assert mean == pytest.approx(summary.iloc[0]["test_ua_mean"])
-    assert "selected/cww_pel-al/iemocap/test_ua_std" in parent.data.metrics
     names = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"selection.csv", "summary.txt"} <= names
+    assert {File.SELECTION, File.SUMMARY, File.RECORD} <= names
+    record = Path(client.download_artifacts(parent.info.run_id, File.RECORD, str(tmp_path))).read_text()
+    assert record == locations.storage.read_text(config.name, File.RECORD)  # the same record in both places
+    recorded = tomllib.loads(record)
+    assert recorded["study"]["seeds"] == 2 and recorded["data"]["test_corpora"] == ["msp-podcast"]
 
 
 def test_child_runs_hold_params_epoch_metrics_and_final_results(finished_search, tmp_path):
-    config, _ = finished_search
-    client, children = _runs(config, "trial")
-    main = [c for c in children if not c.data.tags["distser.study"].endswith("--completion")]
-    assert len(main) == 4  # 2 proposals x 2 seeds; ASHA-cut seeds of the chosen one re-run in "--completion"
+    config, locations, _ = finished_search
+    client, children = _runs(config, locations, "trial")
+    search = [c for c in children if c.data.tags[Tag.PHASE] == "search"]
+    assert len(search) == 4  # 2 proposals x 2 seeds; ASHA-cut seeds of the chosen one re-run as "final"
     assert {c.info.status for c in children} == {"FINISHED"}
-    parent_id = _runs(config, "search")[1][0].info.run_id
+    parent_id = _runs(config, locations, "search")[1][0].info.run_id
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent_id}
+    corpora = ["crema-d", "msp-improv"]
     for child in children:
-        assert {"lambda_w", "lambda_l", "seed", "holdout", "method"} <= set(child.data.params)
-        corpora = ["crema-d", "msp-improv", "msp-podcast"]
+        params = child.data.params
+        assert {"lambda_w", "lambda_l", "cww_signal", "weight_floor", "seed", "holdout", "method", "config"} <= set(params)
+        assert child.info.run_name.startswith(f"cww+pel-al · iemocap · seed {params['seed']} · lambda_w=")
+        assert len(params["lambda_w"]) <= 6  # rounded for display; exact in the config key
+        assert json.loads(params["config"])["lambda_w"] == pytest.approx(float(params["lambda_w"]), rel=1e-3)
         for corpus in corpora:
             history = client.get_metric_history(child.info.run_id, f"valid_ua/{corpus}")
             assert len(history) >= 1 and all(0 <= m.value <= 1 for m in history)
-            assert [m.step for m in history] == sorted(m.step for m in history)
             assert client.get_metric_history(child.info.run_id, f"train_ua/{corpus}")
             assert client.get_metric_history(child.info.run_id, f"weight/{corpus}")
-        # Every epoch once, in order (per-epoch metrics are buffered per trial: none may be lost).
+            assert client.get_metric_history(child.info.run_id, f"train_loss/{corpus}")
         epochs = [m.step for m in client.get_metric_history(child.info.run_id, "mean_valid_ua")]
-        assert epochs == list(range(1, len(epochs) + 1))
-        assert len(epochs) >= child.data.metrics.get("best_epoch", 1)
-        assert client.get_metric_history(child.info.run_id, "loss/total")
-    finished = [c for c in children if c.data.tags.get("distser.stopped_by") == "training"]
+        assert epochs == list(range(1, len(epochs) + 1))  # every epoch once, in order
+        assert client.get_metric_history(child.info.run_id, "loss/pel")
+        # per-epoch metrics never include a test corpus: nothing during training looks at one
+        assert not [k for k in child.data.metrics if k.startswith("test_") and
+                    len(client.get_metric_history(child.info.run_id, k)) > 1]
+    finished = [c for c in children if c.data.tags.get(Tag.STOPPED_BY) == "training"]
     assert finished, "at least one trial must train to its end"
     for child in finished:
         metrics = child.data.metrics
-        assert 0 <= metrics["test_ua"] <= 1 and 0 <= metrics["test_wa"] <= 1
-        weights = [metrics[f"final_weight/{c}"] for c in ("crema-d", "msp-improv", "msp-podcast")]
-        assert sum(weights) == pytest.approx(3.0, rel=1e-4)  # eq. 3: the weights' mean is 1
+        assert 0 <= metrics["test_ua"] <= 1 and metrics["test_ua"] == metrics["test_ua/iemocap"]
+        assert 0 <= metrics["test_ua/msp-podcast"] <= 1  # the test-only corpus, evaluated at the end
+        weights = [metrics[f"final_weight/{c}"] for c in corpora + ["msp-podcast"] if f"final_weight/{c}" in metrics]
+        assert len(weights) == 2 and sum(weights) == pytest.approx(2.0, rel=1e-4)  # eq. 3: mean 1
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
-        assert {"final_metrics.json", "best_model.pt"} <= artifacts
-        local = client.download_artifacts(child.info.run_id, "final_metrics.json", str(tmp_path))
-        confusion = np.array(json.loads(Path(local).read_text())["confusion"])
-        assert confusion.shape == (4, 4)
+        assert File.FINAL_METRICS in artifacts and "best_model.pt" not in artifacts  # no model per trial
+        local = client.download_artifacts(child.info.run_id, File.FINAL_METRICS, str(tmp_path))
+        confusion = json.loads(Path(local).read_text())["confusion"]
+        assert set(confusion) == {"iemocap", "msp-podcast"} and np.array(confusion["iemocap"]).shape == (4, 4)
 
 
-def test_selected_configuration_has_every_seed_trained_to_its_end(finished_search):
-    config, summary = finished_search
-    assert summary.iloc[0]["seeds"] == 2
+def test_the_selected_model_is_registered_with_its_test_ua(finished_search):
+    config, locations, summary = finished_search
+    client, children = _runs(config, locations, "trial")
+    versions = client.search_model_versions(f"name = '{model_name('cww+pel-al')}'")
+    assert len(versions) == 1
+    version = versions[0]
+    assert version.tags["holdout"] == "iemocap" and version.tags["search"] == config.name
+    selected = [c for c in children if c.data.tags.get(Tag.SELECTED) == "true"]
+    assert len(selected) == 1 and selected[0].info.run_id == version.run_id
+    assert float(version.tags["test_ua"]) == pytest.approx(selected[0].data.metrics["test_ua"], abs=1e-4)
+    artifacts = {a.path for a in client.list_artifacts(version.run_id, "diagnostics")}
+    assert "diagnostics/confusion_matrix.png" in artifacts
 
 
-def test_selection_uses_validation_only(finished_search):
-    config, summary = finished_search
-    client, children = _runs(config, "trial")
-    rows = pd.DataFrame([{"config": (c.data.params["lambda_w"], c.data.params["lambda_l"]),
-                          "valid": c.data.metrics.get("best_mean_valid_ua"), "test": c.data.metrics.get("test_ua"),
-                          "done": c.data.tags.get("distser.stopped_by") == "training"} for c in children])
-    done = rows[rows["done"]]
-    per_config = done.groupby("config").agg(n=("valid", "size"), valid=("valid", "mean"), test=("test", "mean"))
-    best = per_config.sort_values(["n", "valid"], ascending=False).iloc[0]
-    assert summary.iloc[0]["test_ua_mean"] == pytest.approx(best["test"])
+def test_selection_uses_validation_only_and_every_seed_trained_to_its_end(finished_search):
+    config, locations, summary = finished_search
+    client, children = _runs(config, locations, "trial")
+    rows = pd.DataFrame([{"config": c.data.params["config"], "valid": c.data.metrics.get("best_mean_valid_ua"),
+                          "test": c.data.metrics.get("test_ua"), "phase": c.data.tags[Tag.PHASE],
+                          "done": c.data.tags.get(Tag.STOPPED_BY) == "training"} for c in children])
+    search = rows[rows["done"] & (rows["phase"] == "search")]
+    per_config = search.groupby("config").agg(n=("valid", "size"), valid=("valid", "mean"))
+    best = per_config.sort_values(["n", "valid"], ascending=False).index[0]
+    assert summary.iloc[0]["config"] == best
+    evaluated = rows[rows["done"] & (rows["config"] == best)]
+    assert summary.iloc[0]["seeds"] == 2 == len(evaluated)
+    assert summary.iloc[0]["test_ua_mean"] == pytest.approx(evaluated["test"].mean())
+    assert "test_ua/msp-podcast_mean" in summary.columns
 
 
-def test_tracker_pickles_without_its_client_and_shares_one_per_uri(tmp_path):
-    import pickle
-
-    from distser.search._tracking import MLflowTrialCallback, Tracker, mlflow_client
-
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    tracker = Tracker(uri, "distser", "s")
-    callback = pickle.loads(pickle.dumps(MLflowTrialCallback(tracker, "study")))
-    assert callback.tracker.parent_id == tracker.parent_id
-    assert callback.tracker.client is mlflow_client(uri) is tracker.client
-    assert Tracker(uri, "distser", "s").parent_id == tracker.parent_id  # found again, not duplicated
+def test_artifacts_stay_under_the_storage(finished_search):
+    config, locations, _ = finished_search
+    client, children = _runs(config, locations, "trial")
+    root = locations.storage.local_path.as_uri()
+    assert all(c.info.artifact_uri.startswith(root) for c in children)
+    assert not (Path.cwd() / "mlruns").exists()

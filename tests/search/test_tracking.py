@@ -7,6 +7,7 @@ from ray import tune
 
 from distser.search import _tracking
 from distser.search._tracking import MLflowTrialCallback, Tracker
+from distser.search._trainable import trial_config
 
 
 class _Clock:
@@ -21,14 +22,20 @@ class _Clock:
 def setup(tmp_path, monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(_tracking.time, "monotonic", clock)
-    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "distser", "s")
-    callback = MLflowTrialCallback(tracker, "study", flush_seconds=5.0)
-    trial = SimpleNamespace(trial_id="t1", config={"method": "cww", "seed": 0, "lambda_w": 4.0}, last_result={})
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "distser", "s", (tmp_path / "artifacts").as_uri())
+    tracker.start_parent({"study.seeds": 2}, {}, record="name = 's'\n")
+    callback = MLflowTrialCallback(tracker, flush_seconds=5.0)
+    config = trial_config(study="cww--loco-a", phase="search", method="cww", plan="loco-a", holdout="a", fold=None,
+                          seed=0, params={"lambda_w": 4.0, "cww_signal": "train-ua"}, training={"lr": 2e-4},
+                          config='{"lambda_w": 4.0}', selection="train-domain", searched={"lambda_w": 4.0})
+    trial = SimpleNamespace(trial_id="t1", config=config, last_result={})
     return clock, tracker, callback, trial
 
 
 def _epoch(epoch: int) -> dict:
-    return {"epoch": epoch, "mean_valid_ua": epoch / 10, "valid_ua/a": 0.5, "weight/a": 1.0, "timestamp": 0}
+    return {"epoch": epoch, "best_mean_valid_ua": 0.5, "timestamp": 0,
+            "metrics": {"epoch": epoch, "mean_valid_ua": epoch / 10, "valid_ua/a": 0.5, "weight/a": 1.0,
+                        "some_new_metric/x": 3.0}}
 
 
 def _logged_epochs(tracker, callback, trial) -> list[int]:
@@ -60,13 +67,39 @@ def test_epochs_are_written_every_few_seconds_and_at_checkpoints(setup, tmp_path
     assert _logged_epochs(tracker, callback, trial) == [1, 2, 3, 4, 5, 6]
     run = tracker.client.get_run(callback._run_id(trial))
     assert run.info.status == "FINISHED" and run.data.tags["distser.stopped_by"] == "asha"
-    assert run.data.params["lambda_w"] == "4.0"
+    assert run.data.params["lambda_w"] == "4" and run.data.params["seed"] == "0"
+    assert run.info.run_name == "cww · a · seed 0 · lambda_w=4"
+    assert run.data.tags["mlflow.parentRunId"] == tracker.parent_id
+    # no list of names to keep in step: a metric the trainer adds is logged too
+    assert len(tracker.client.get_metric_history(run.info.run_id, "some_new_metric/x")) == 6
+
+
+def test_finished_and_failed_trials_are_told_apart(setup):
+    clock, tracker, callback, trial = setup
+    callback.on_trial_result(0, [], trial, _epoch(1))
+    final = {"score": 0.5, "finished": 1, "stop_reason": "max_epochs", "confusion": {"a": [[1, 0], [0, 1]]},
+             "final": {"test_ua": 0.6, "test_ua/a": 0.6, "final_weight/b": 1.5, "best_epoch": 1}}
+    callback.on_trial_result(0, [], trial, final)
+    trial.last_result = final
+    callback.on_trial_complete(0, [], trial)
+    run = tracker.client.get_run(callback._run_id(trial))
+    assert run.data.metrics["test_ua"] == 0.6 and run.data.metrics["final_weight/b"] == 1.5
+    assert run.data.tags["distser.stopped_by"] == "training" and run.info.status == "FINISHED"
+    other = SimpleNamespace(trial_id="t2", config=trial.config, last_result={})
+    error = {"error": "NonFiniteLoss: the training loss became nan in epoch 3", "finished": 0, "epoch": 0}
+    callback.on_trial_result(0, [], other, error)
+    other.last_result = error
+    callback.on_trial_complete(0, [], other)
+    run = tracker.client.get_run(callback._run_id(other))
+    assert run.info.status == "FAILED" and run.data.tags["distser.stopped_by"] == "error"
+    assert run.data.tags["distser.error"].startswith("NonFiniteLoss")
 
 
 def test_a_failed_trial_keeps_its_buffered_epochs(setup):
     clock, tracker, callback, trial = setup
     for epoch in (1, 2, 3):
         callback.on_trial_result(0, [], trial, _epoch(epoch))
+    trial.error_file = None
     callback.on_trial_error(0, [], trial)
     assert _logged_epochs(tracker, callback, trial) == [1, 2, 3]
     assert tracker.client.get_run(callback._run_id(trial)).info.status == "FAILED"

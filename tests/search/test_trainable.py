@@ -22,7 +22,7 @@ class _Trainer:
 
 
 def _epoch(epoch):
-    return SimpleNamespace(epoch=epoch, flat=lambda: {"epoch": epoch})
+    return SimpleNamespace(epoch=epoch, best_mean_valid_ua=0.5, flat=lambda: {"epoch": epoch})
 
 
 def test_checkpoints_follow_the_clock_not_the_epoch_count(reports, monkeypatch):

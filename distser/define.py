@@ -1,0 +1,103 @@
+"""Names shared by several stages, in one place: MLflow tags, parameters and metrics, file names.
+
+The search writes runs with these names and the report reads them back; nothing else spells them.
+Per-epoch metrics are :meth:`distser.learning.EpochRecord.flat`'s keys, logged as they come.
+"""
+
+from __future__ import annotations
+
+#: MLflow experiment of every search unless configured otherwise.
+EXPERIMENT = "distser"
+#: Prefix of every distser tag.
+TAG_PREFIX = "distser."
+
+
+class Tag:
+    """MLflow run tags (one namespace: ``distser.*``)."""
+
+    SEARCH = "distser.search"  # the search a run belongs to
+    ROLE = "distser.role"  # "search" (the parent run) or "trial"
+    STUDY = "distser.study"  # method × plan
+    TRIAL_ID = "distser.trial_id"  # Tune's trial id
+    PHASE = "distser.phase"  # "search" (proposals) or "final" (completion / retraining)
+    STOPPED_BY = "distser.stopped_by"  # "training" (ran to its end), "asha" or "error"
+    STOP_REASON = "distser.stop_reason"  # early_stopping, max_epochs
+    ERROR = "distser.error"  # why a trial failed
+    NODES = "distser.nodes"  # Ray nodes the trial ran on (a retry may move it)
+    RETRIED = "distser.retried"
+    STORE = "distser.feature_store"  # fingerprint of the feature store
+    COMMAND = "distser.command"
+    SEARCH_DIR = "distser.search_dir"
+    SELECTED = "distser.selected"  # "true" on the trial whose model was registered
+    # MLflow's own tags, so the UI shows the code version and the entry point
+    GIT_COMMIT = "mlflow.source.git.commit"
+    SOURCE_NAME = "mlflow.source.name"
+    PARENT = "mlflow.parentRunId"
+
+
+class Role:
+    SEARCH = "search"
+    TRIAL = "trial"
+
+
+class Phase:
+    SEARCH = "search"
+    FINAL = "final"
+
+
+class Param:
+    """Parameters of a trial's run (besides each method hyperparameter, logged under its own name)."""
+
+    METHOD = "method"
+    HOLDOUT = "holdout"  # the held-out corpus of the outer plan ("-" for a pool plan)
+    PLAN = "plan"
+    SEED = "seed"
+    FOLD = "fold"  # leave-one-train-corpus-out: the training corpus held back ("-" otherwise)
+    CONFIG = "config"  # the configuration's key (hyperparameters, seed excluded)
+    SELECTION = "selection"
+
+
+class Metric:
+    """Metric names of a trial's run."""
+
+    EPOCH = "epoch"
+    VALID = "best_mean_valid_ua"  # running best mean validation UA: ASHA's and train-domain's score
+    SCORE = "score"  # what the study's selection strategy ranks configurations by
+    TEST_UA = "test_ua"  # the held-out corpus's UA
+    TEST_WA = "test_wa"
+    BEST_EPOCH = "best_epoch"
+    FINAL_WEIGHT = "final_weight"  # final_weight/<corpus>
+
+    @staticmethod
+    def test_ua(corpus: str) -> str:
+        return f"test_ua/{corpus}"
+
+    @staticmethod
+    def test_wa(corpus: str) -> str:
+        return f"test_wa/{corpus}"
+
+    @staticmethod
+    def final_weight(corpus: str) -> str:
+        return f"final_weight/{corpus}"
+
+
+class File:
+    """Artifacts and files a search writes."""
+
+    RECORD = "search.toml"  # the resolved configuration: what defines the search
+    SELECTION = "selection.csv"
+    SELECTION_JSON = "selection.json"
+    SUMMARY = "summary.txt"
+    FINAL_METRICS = "final_metrics.json"
+    MODEL = "best_model.pt"  # a trial's best-epoch weights (in Tune's checkpoint, not in MLflow)
+    CHECKPOINT = "trainer.pt"  # a trial's resumable trainer state
+
+
+def model_name(method: str) -> str:
+    """The Model Registry name of a method's selected models: ``distser-<method>``."""
+    return f"distser-{method}"
+
+
+def metric_safe(name: str) -> str:
+    """MLflow metric names may not contain '+': ``cww+pel-al`` -> ``cww_pel-al``."""
+    return name.replace("+", "_")

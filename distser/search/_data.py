@@ -1,0 +1,121 @@
+"""The features of a search in Ray's object store, once per node, and the plans that index into them.
+
+Every shard is read by a Ray task (verified against its checksums, checked finite) whose float32
+feature block goes straight into the object store: the driver never holds a copy. A plan is row
+indices into those blocks plus the normaliser of its training rows; a trial maps the blocks of its
+node zero-copy (read-only shared memory) and gathers its minibatches from them. So memory grows with
+the features once per node, not with trials, held-out corpora or methods.
+
+Plain Ray tasks instead of Ray Data's ``read_parquet``: Ray Data's blocks are Arrow tables whose
+fixed-size-list column every trial would have to turn into a matrix again, and its reader cannot
+verify the shards' checksums (``distser.features.read_shard``). Extraction still uses Ray Data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from distser.arrays import FeatureTable, IndexedTask, Normalizer
+from distser.corpora import MANIFEST_COLUMNS
+from distser.features import FeatureStore, TaskLoader, read_shard, table_of
+from distser.features._store import split_features
+from distser.protocols import SplitPlan
+
+_FEATURE_COLUMNS = [*MANIFEST_COLUMNS, "content_hash", "features"]
+
+
+def _read_block(path: str, dim: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """One shard -> (its manifest rows, its float32 feature block); raises naming the shard."""
+    frame, features = split_features(read_shard(path, _FEATURE_COLUMNS, dim=dim), where=path)
+    return frame, np.ascontiguousarray(features, dtype=np.float32)
+
+
+@dataclass
+class PlanRows:
+    """A plan as rows of the shared table (see :class:`~distser.arrays.IndexedTask`), without the table."""
+
+    name: str
+    train: dict[str, np.ndarray]
+    valid: dict[str, np.ndarray]
+    tests: dict[str, np.ndarray]
+    holdout: str | None
+    unlabeled: np.ndarray | None
+    unlabeled_name: str | None
+    normalizer: Normalizer
+
+    @classmethod
+    def of(cls, task: IndexedTask, name: str) -> PlanRows:
+        assert task.normalizer is not None
+        return cls(name, task.train, task.valid, task.tests, task.holdout, task.unlabeled, task.unlabeled_name,
+                   task.normalizer)
+
+    def task(self, table: FeatureTable) -> IndexedTask:
+        return IndexedTask(table=table, train=self.train, valid=self.valid, tests=self.tests, holdout=self.holdout,
+                           unlabeled=self.unlabeled, unlabeled_name=self.unlabeled_name, normalizer=self.normalizer,
+                           description={"plan": self.name})
+
+
+@dataclass
+class SharedData:
+    """What every trial gets (through ``tune.with_parameters``): block references, labels, plans.
+
+    ``blocks`` are object references: pickling this object copies no features, and a trial's
+    :meth:`task` maps the blocks of its node without copying them.
+    """
+
+    blocks: list  # ray.ObjectRef of float32 (rows, dim) arrays, one per shard
+    labels: np.ndarray
+    soft_labels: np.ndarray | None
+    ids: np.ndarray
+    plans: dict[str, PlanRows] = field(default_factory=dict)
+
+    def table(self) -> FeatureTable:
+        import ray
+
+        return FeatureTable(tuple(ray.get(self.blocks)), self.labels, self.soft_labels, self.ids)
+
+    def task(self, plan: str, table: FeatureTable | None = None) -> IndexedTask:
+        if plan not in self.plans:
+            raise KeyError(f"plan {plan!r} is not part of this search (plans: {', '.join(self.plans)})")
+        return self.plans[plan].task(table if table is not None else self.table())
+
+
+@dataclass
+class StoreInObjectStore:
+    """A feature store read into the object store: its manifest (on the driver) and its shared blocks."""
+
+    store: FeatureStore
+    manifest: pd.DataFrame
+    blocks: list
+    table: FeatureTable  # zero-copy views of ``blocks`` on the driver's node
+    loader: TaskLoader
+
+    def shared(self, plans: list[SplitPlan]) -> SharedData:
+        """The plans' rows and normalisers (fitted here, on the driver, without copying the table)."""
+        rows = {plan.name: PlanRows.of(self.loader.indexed(plan), plan.name) for plan in plans}
+        table = self.table
+        return SharedData(self.blocks, table.labels, table.soft_labels, table.ids, rows)
+
+
+def read_store(store: FeatureStore, corpora: list[str] | None = None) -> StoreInObjectStore:
+    """Read ``store``'s shards (of ``corpora``) with one Ray task each, features straight into the object store.
+
+    A damaged shard, one of another feature set, or non-finite features fail here with the shard's name.
+    """
+    import ray
+
+    read = ray.remote(num_returns=2, max_retries=0)(_read_block)
+    paths = store.shard_paths(corpora)
+    pending = [read.remote(str(path), store.dim) for path in paths]
+    try:
+        frames = ray.get([frame for frame, _ in pending])
+    except ray.exceptions.RayTaskError as error:  # the shard's own error (ShardError, ValueError), unwrapped
+        cause = getattr(error, "cause", None)
+        raise (cause if isinstance(cause, Exception) else error) from None
+    blocks = [block for _, block in pending]
+    manifest = pd.concat(frames, ignore_index=True)
+    table = table_of(manifest, tuple(ray.get(blocks)))
+    return StoreInObjectStore(store, manifest, blocks, table, TaskLoader.from_table(manifest, table))

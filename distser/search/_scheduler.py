@@ -1,0 +1,89 @@
+"""ASHA per study inside one Tune experiment.
+
+Tune has one scheduler per experiment, but studies must not compete: a trial of one held-out
+corpus or method is only compared with trials of its own study (validation UAs of different
+training pools are not comparable). This scheduler keeps one ASHA per study and routes each trial to
+its own; final-phase trials (completion, retraining on the pool) are never stopped early.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import TYPE_CHECKING
+
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+from distser.define import Metric, Phase
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
+
+class PerStudyASHA(FIFOScheduler):
+    """One :class:`~ray.tune.schedulers.ASHAScheduler` per study on ``best_mean_valid_ua`` over epochs.
+
+    ``studies`` names the studies that use ASHA (search mode); trials of other studies and of final
+    phases run to their own end.
+    """
+
+    def __init__(self, studies: set[str], *, max_epochs: int, grace_period: int, reduction_factor: float) -> None:
+        super().__init__()
+        self.studies = set(studies)
+        # max_t past the last epoch: ASHA must not cut a trial at its final epoch, before its test report.
+        self.options = {"time_attr": Metric.EPOCH, "metric": Metric.VALID, "mode": "max", "max_t": max_epochs + 1,
+                        "grace_period": min(grace_period, max_epochs), "reduction_factor": reduction_factor}
+        self._asha: dict[str, ASHAScheduler] = {}
+        self._stopped: dict[str, str] = {}  # trial id -> study, for the progress display
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
+        return True  # the metric is fixed: the running best mean validation UA
+
+    def _of(self, trial: Trial) -> ASHAScheduler | None:
+        config = trial.config
+        study = config.get("study")
+        if study not in self.studies or config.get("phase") != Phase.SEARCH:
+            return None
+        if study not in self._asha:
+            self._asha[study] = ASHAScheduler(**self.options)
+        return self._asha[study]
+
+    def on_trial_add(self, tune_controller, trial: Trial) -> None:
+        asha = self._of(trial)
+        if asha is not None:
+            asha.on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
+        asha = self._of(trial)
+        if asha is None or result.get("finished") or "error" in result:
+            return TrialScheduler.CONTINUE
+        action = asha.on_trial_result(tune_controller, trial, result)
+        if action == TrialScheduler.STOP:
+            self._stopped[trial.trial_id] = trial.config["study"]
+        return action
+
+    def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
+        asha = self._of(trial)
+        if asha is not None and trial.trial_id in asha._trial_info:
+            asha.on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial: Trial) -> None:
+        asha = self._of(trial)
+        if asha is not None and trial.trial_id in asha._trial_info:
+            asha.on_trial_remove(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller, trial: Trial) -> None:
+        self.on_trial_remove(tune_controller, trial)
+
+    def stopped_by_asha(self, trial_id: str) -> bool:
+        return trial_id in self._stopped
+
+    def debug_string(self) -> str:
+        return f"ASHA per study: {len(self._asha)} studies, {len(self._stopped)} trials stopped"
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as stream:
+            pickle.dump(self.__dict__, stream)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as stream:
+            self.__dict__.update(pickle.load(stream))

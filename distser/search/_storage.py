@@ -1,0 +1,111 @@
+"""``--storage``: a local folder or a URI (``s3://``, ``gs://``, ``file://``), through pyarrow's filesystems.
+
+The same filesystems Ray Tune uses for its experiment folders: a path is never turned into a local
+path by accident (``s3://bucket/x`` stays a bucket, not ``./s3:/bucket/x``).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from distser.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Storage:
+    """A storage root: ``uri`` as given (made absolute for local paths), its filesystem and path in it.
+
+    Example:
+        >>> Storage.of("runs").is_local, Storage.of("s3://bucket/x").uri
+        (True, 's3://bucket/x')
+    """
+
+    uri: str
+    filesystem: pafs.FileSystem
+    path: str
+
+    @classmethod
+    def of(cls, location: str) -> Storage:
+        if "://" not in location:
+            path = str(Path(location).expanduser().resolve())
+            return cls(path, pafs.LocalFileSystem(), path)
+        if location.startswith("file://"):
+            path = location.removeprefix("file://")
+            return cls(location, pafs.LocalFileSystem(), path)
+        try:
+            filesystem, path = pafs.FileSystem.from_uri(location)
+        except (pafs.ArrowInvalid, ValueError, OSError) as error:  # unknown scheme, bad bucket name...
+            raise ConfigError(f"--storage {location!r}: {error}") from None
+        return cls(location.rstrip("/"), filesystem, path.rstrip("/"))
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.filesystem, pafs.LocalFileSystem)
+
+    @property
+    def local_path(self) -> Path:
+        if not self.is_local:
+            raise ValueError(f"{self.uri} is not a local folder")
+        return Path(self.path)
+
+    def uri_of(self, *parts: str) -> str:
+        """The URI (or absolute path) of a file or folder under the root."""
+        return posixpath.join(self.uri, *parts) if not self.is_local else str(Path(self.path, *parts))
+
+    def _path(self, *parts: str) -> str:
+        return posixpath.join(self.path, *parts)
+
+    def exists(self, *parts: str) -> bool:
+        return self.filesystem.get_file_info(self._path(*parts)).type != pafs.FileType.NotFound
+
+    def modified(self, *parts: str) -> int:
+        """Modification time (ns) of a file under the root."""
+        return self.filesystem.get_file_info(self._path(*parts)).mtime_ns or 0
+
+    def read_text(self, *parts: str) -> str:
+        with self.filesystem.open_input_stream(self._path(*parts)) as stream:
+            return stream.read().decode()
+
+    def write_text(self, text: str, *parts: str) -> None:
+        """Write a file; on a local disk through a temporary name and a rename (never half-written)."""
+        target = self._path(*parts)
+        self.filesystem.create_dir(posixpath.dirname(target), recursive=True)
+        if not self.is_local:  # an object store writes an object whole or not at all
+            with self.filesystem.open_output_stream(target) as stream:
+                stream.write(text.encode())
+            return
+        temporary = f"{target}.{uuid.uuid4().hex}.tmp"
+        with open(temporary, "w") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+
+    def folders(self) -> list[str]:
+        """Names of the folders directly under the root (empty if the root does not exist)."""
+        if not self.exists():
+            return []
+        selector = pafs.FileSelector(self.path, allow_not_found=True)
+        return sorted(posixpath.basename(info.path) for info in self.filesystem.get_file_info(selector)
+                      if info.type == pafs.FileType.Directory)
+
+    def delete(self, *parts: str) -> None:
+        if self.exists(*parts):
+            self.filesystem.delete_dir(self._path(*parts))
+
+    def check_writable(self) -> None:
+        """Create the root and write and delete a small file; ConfigError naming the storage otherwise."""
+        probe = f".distser-write-test-{uuid.uuid4().hex}"
+        try:
+            self.filesystem.create_dir(self.path, recursive=True)
+            with self.filesystem.open_output_stream(self._path(probe)) as stream:
+                stream.write(b"ok")
+            self.filesystem.delete_file(self._path(probe))
+        except (OSError, pafs.ArrowException) as error:
+            raise ConfigError(f"--storage {self.uri} is not writable: {error}") from None
