@@ -1,34 +1,78 @@
-"""Command line of the feature store: ``python -m distser.features {extract,synthetic,info}``."""
+"""Command line of the feature store: ``distser {extract,synthetic,compact,info}`` (``python -m distser.features``).
+
+Every subcommand names the store ``--store``. ``extract`` takes corpora as ``--corpus NAME=PATH`` or
+from an experiment file (``--config``), where each corpus may also carry its own label map.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._audio import FEATURE_SETS
 
 EPILOG = """examples:
   # openSMILE IS10 functionals of the public corpora beside the project, on all local CPUs
-  python -m distser.features extract --out features \\
+  distser extract --store features \\
       --corpus ravdess=../shared/corpora/ravdess --corpus tess=../shared/corpora/tess \\
       --corpus savee=../shared/corpora/savee --corpus emodb=../shared/corpora/emodb \\
       --corpus librispeech=../shared/corpora/librispeech
+  distser extract --config experiments/public-corpora.toml      # the same, from a file
 
   # the embedded default: synthetic corpora shaped like the paper's, no audio needed
-  python -m distser.features synthetic --out features
+  distser synthetic --store features
 
   # what a store holds
-  python -m distser.features info --out features
+  distser info --store features
+
+an extraction file (TOML):
+  store = "features"
+  feature_set = "IS10"
+  [[corpus]]
+  name = "ravdess"
+  path = "../shared/corpora/ravdess"
+  label_map = {{ "02" = "neutral", "07" = "" }}   # code -> emotion; "" drops the code
+
+corpus loaders: {corpora}
 """
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass
+class CorpusSource:
+    """One corpus to extract: its loader, its folder (or CSV), codes mapped to other emotions."""
+
+    name: str
+    path: str
+    label_map: dict[str, str] = field(default_factory=dict)  # "" drops a code
+
+
+@dataclass
+class ExtractConfig:
+    """What ``distser extract --config`` reads."""
+
+    store: str = "features"
+    feature_set: str = "IS10"
+    workers: int | None = None
+    address: str | None = None
+    skip_unknown_labels: bool = False
+    corpus: list[CorpusSource] = field(default_factory=list)
+
+
+def _store_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--store", "--out", dest="store", type=Path, required=required,
+                        help="feature store folder (--out is the old name)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from distser.corpora import CORPORA
+
     parser = argparse.ArgumentParser(
-        prog="python -m distser.features",
+        prog="distser",
         description="Build and inspect distser's feature store (Parquet shards of openSMILE functionals).",
-        epilog=EPILOG,
+        epilog=EPILOG.format(corpora=", ".join(CORPORA)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{extract,synthetic,compact,info}")
@@ -37,39 +81,42 @@ def main(argv: list[str] | None = None) -> int:
                                   description="Extract openSMILE functionals for every audio file of the "
                                   "given corpora. Files already extracted with the same content are skipped; "
                                   "files that fail are listed with their reason and the rest still land.")
-    extract.add_argument("--corpus", action="append", required=True, metavar="NAME=PATH",
-                         help="a corpus and its folder (repeatable); NAME is one of the loaders in "
-                         "distser.corpora.CORPORA, or csv=PATH for a CSV manifest")
-    extract.add_argument("--out", required=True, type=Path, help="feature store folder")
-    extract.add_argument("--feature-set", default="IS10", choices=list(FEATURE_SETS),
+    extract.add_argument("--config", metavar="FILE", help="extraction file (TOML): store, corpora, label maps")
+    extract.add_argument("--corpus", action="append", default=[], metavar="NAME=PATH",
+                         help="a corpus and its folder (repeatable); NAME is a corpus loader, or csv=PATH for a CSV "
+                         "manifest (columns path, corpus, speaker, label)")
+    _store_argument(extract, required=False)
+    extract.add_argument("--feature-set", choices=list(FEATURE_SETS),
                          help="openSMILE feature set (default: IS10, 1582 functionals)")
-    extract.add_argument("--workers", type=int, default=None,
-                         help="parallel extraction workers (default: one per CPU of the Ray cluster)")
+    extract.add_argument("--workers", type=int,
+                         help="parallel extraction workers (default: one per CPU of the cluster)")
     extract.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                          help="Ray cluster to use (default: RAY_ADDRESS, else a local Ray)")
-    extract.add_argument("--skip-unknown-labels", action="store_true",
+    extract.add_argument("--skip-unknown-labels", action="store_true", default=None,
                          help="warn about and skip files with an unknown emotion code instead of stopping")
 
     synthetic = commands.add_parser("synthetic", help="write the embedded synthetic corpora",
                                     description="Write a deterministic synthetic store shaped like the "
                                     "paper's corpora (CREMA-D, IEMOCAP, MSP-IMPROV, MSP-Podcast) plus an "
                                     "unlabeled LibriSpeech-like corpus, in the IS10 feature space.")
-    synthetic.add_argument("--out", required=True, type=Path, help="feature store folder")
+    _store_argument(synthetic)
     synthetic.add_argument("--scale", type=float, default=0.05,
-                           help="fraction of the paper's corpus sizes (default 0.05, ~4.6k utterances)")
+                           help="fraction of the paper's corpus sizes (default 0.05, ~4.6k utterances; 1.0: the "
+                           "paper's 92.9k, larger for scaling tests)")
     synthetic.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
 
-    compact = commands.add_parser("compact", help="merge each corpus's shards into one (faster reads)",
-                                  description="Merge each corpus's shards into one, dropping superseded rows; "
-                                  "shards written before shards carried a checksum are rewritten with one.")
-    compact.add_argument("--out", required=True, type=Path, help="feature store folder")
+    compact = commands.add_parser("compact", help="rewrite each corpus's shards as few checksummed ones")
+    _store_argument(compact)
     compact.add_argument("--feature-set", default="IS10", choices=list(FEATURE_SETS))
 
     info = commands.add_parser("info", help="summarise a feature store")
-    info.add_argument("--out", required=True, type=Path, help="feature store folder")
+    _store_argument(info)
     info.add_argument("--feature-set", default="IS10", choices=list(FEATURE_SETS))
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         commands_by_name = {"extract": _extract, "synthetic": _synthetic, "compact": _compact, "info": _info}
         return commands_by_name[args.command](args)
@@ -78,32 +125,52 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def extract_config(args: argparse.Namespace) -> ExtractConfig:
+    """The extraction to run: the file (if any), then the flags given."""
+    from distser.config import build, load_toml
+    from distser.corpora import parse_corpus_spec
+
+    layers = [load_toml(args.config)] if args.config else []
+    flags = {key: value for key, value in (("store", args.store and str(args.store)),
+                                           ("feature_set", args.feature_set), ("workers", args.workers),
+                                           ("address", args.address),
+                                           ("skip_unknown_labels", args.skip_unknown_labels)) if value is not None}
+    config = build(ExtractConfig, [*layers, flags])
+    for spec in args.corpus:
+        name, root = parse_corpus_spec(spec)
+        config.corpus.append(CorpusSource(name, str(root)))
+    if not config.corpus:
+        raise ValueError("no corpus to extract: give --corpus NAME=PATH or a --config file with [[corpus]] tables")
+    return config
+
+
 def _extract(args: argparse.Namespace) -> int:
+    import pandas as pd
     import ray
 
-    from distser.corpora import load_corpus, parse_corpus_spec
+    from distser.corpora import load_corpus
 
     from ._extract import extract
 
+    config = extract_config(args)
     frames = []
-    for spec in args.corpus:
-        name, root = parse_corpus_spec(spec)
-        frame = load_corpus(name, root, on_unknown="skip" if args.skip_unknown_labels else "error")
-        print(f"{name}: {len(frame)} files from {root}", file=sys.stderr)
+    for source in config.corpus:
+        label_map = {code: emotion or None for code, emotion in source.label_map.items()}
+        frame = load_corpus(source.name, source.path, label_map=label_map or None,
+                            on_unknown="skip" if config.skip_unknown_labels else "error")
+        print(f"{source.name}: {len(frame)} files from {source.path}", file=sys.stderr)
         frames.append(frame)
-    import pandas as pd
-
     manifest = pd.concat(frames, ignore_index=True)
-    ray.init(address=args.address or "local", log_to_driver=False, configure_logging=False)
-    report = extract(manifest, args.out, args.feature_set, num_workers=args.workers)
-    print(f"store: {args.out / args.feature_set}")
+    ray.init(address=config.address or "local", log_to_driver=False, configure_logging=False)
+    report = extract(manifest, config.store, config.feature_set, num_workers=config.workers)
+    print(f"store: {Path(config.store) / config.feature_set}")
     return 1 if report.failed else 0
 
 
 def _synthetic(args: argparse.Namespace) -> int:
     from ._synthetic import write_synthetic
 
-    store = write_synthetic(str(args.out), scale=args.scale, seed=args.seed)
+    store = write_synthetic(str(args.store), scale=args.scale, seed=args.seed)
     print(f"wrote synthetic corpora {', '.join(store.corpora())} to {store.path}")
     return 0
 
@@ -111,17 +178,18 @@ def _synthetic(args: argparse.Namespace) -> int:
 def _compact(args: argparse.Namespace) -> int:
     from ._store import FeatureStore
 
-    store = FeatureStore(args.out, args.feature_set)
+    store = FeatureStore(args.store, args.feature_set)
     removed = store.compact()
+    unverified = len(store.unverified_shards())
     print(f"{store.path}: merged or rewrote {removed} shards; {len(store.shard_paths())} shards left, "
-          f"{len(store.unverified_shards())} without a checksum")
+          f"{unverified} without a checksum")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     from ._store import FeatureStore
 
-    store = FeatureStore(args.out, args.feature_set)
+    store = FeatureStore(args.store, args.feature_set)
     if not store.corpora():
         print(f"no feature shards under {store.path}", file=sys.stderr)
         return 1
@@ -132,8 +200,8 @@ def _info(args: argparse.Namespace) -> int:
     print(counts.to_string())
     unverified = store.unverified_shards()
     if unverified:
-        print(f"{len(unverified)} of {len(store.shard_paths())} shards unverified (written before shards carried "
-              f"a checksum); `python -m distser.features compact --out {args.out}` rewrites them with one")
+        print(f"{len(unverified)} of {len(store.shard_paths())} shards unverified (written without checksums); "
+              f"`distser compact --store {args.store}` rewrites them with checksums")
     failures = store.failures()
     print(f"{len(failures)} failures in the last extraction")
     for row in failures.itertuples():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from ._audio import FEATURE_SETS, ExtractionError, Extractor, check_feature_set, content_hash
 from ._store import FAILURE_COLUMNS, FeatureStore, shard_table
@@ -132,6 +133,10 @@ def extract(
                               if ray.is_initialized() else os.cpu_count() or 1)
         # One in-memory block per batch: no read or repartition tasks that would compete with the
         # extraction actors for CPUs (they hold all of them, and Ray Data would stall).
+        # One progress bar (below), not Ray Data's blocks of operator progress every few seconds.
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
         files = todo[["utterance_id", "path"]]
         dataset = ray.data.from_pandas([files.iloc[i:i + batch_size] for i in range(0, len(files), batch_size)])
         results = dataset.map_batches(
@@ -153,7 +158,8 @@ def extract(
                 table = shard_table(frame, np.concatenate([x for _, x in parts]), frame["content_hash"])
                 shards.append(store.write_shard(corpus, table, stamp, len(shards)))
 
-        done = failed = 0
+        failed = 0
+        bar = tqdm(total=len(todo), unit="file", desc="extracting", disable=None, file=sys.stderr)
         for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
             ids = pd.Index(batch["utterance_id"])
             rows = by_id.loc[ids].reset_index()
@@ -170,8 +176,9 @@ def extract(
                 # Few large shards read fast; a killed run loses at most shard_rows files per corpus.
                 if sum(len(f) for f, _ in pending[corpus]) >= shard_rows:
                     flush(corpus)
-            done += len(ids)
-            say(f"  {done}/{len(todo)} files, {failed} failed")
+            bar.update(len(ids))
+            bar.set_postfix(failed=failed, refresh=False)
+        bar.close()
         for corpus in sorted(pending):
             flush(corpus)
     failures = pd.concat(failed_rows, ignore_index=True)[FAILURE_COLUMNS]

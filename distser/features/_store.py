@@ -39,6 +39,9 @@ from distser.corpora._schema import MANIFEST_COLUMNS
 
 from ._audio import FEATURE_SETS, check_feature_set
 
+#: Most rows per shard: a shard is one block in memory (~52 MB of IS10 features), read in one piece.
+SHARD_ROWS = 8192
+
 FAILURE_COLUMNS = ["utterance_id", "corpus", "path", "reason"]
 
 #: Key of the seal in a shard's Parquet key-value metadata (JSON: format, rows, column digests).
@@ -412,25 +415,27 @@ class FeatureStore:
         return write_table_atomic(table, self.path / corpus / f"part-{stamp}-{number:05d}.parquet")
 
     def compact(self) -> int:
-        """Rewrite each corpus as one sealed shard (superseded rows dropped); returns shards removed.
+        """Rewrite each corpus as few sealed shards of at most :data:`SHARD_ROWS` rows; returns shards removed.
 
-        A corpus already in one sealed shard is left alone; one in several shards, or in a shard
-        without a checksum (written before seals existed), is read verified, checked finite and
-        rewritten. The new shard is written (atomically, with a name that sorts last) before the old
-        ones are deleted, so an interruption leaves duplicates that reading already resolves, never a
-        loss.
+        A corpus already in one sealed shard (of at most SHARD_ROWS rows) is left alone; any other is
+        read verified, checked finite and rewritten. The new shards are written (atomically, with names
+        that sort last) before the old ones are deleted, so an interruption leaves duplicates that
+        reading already resolves, never a loss.
         """
         removed = 0
         stamp = time.strftime("%Y%m%dT%H%M%S") + "-compact"
         for corpus in self.corpora():
             old = self.shard_paths([corpus])
-            if len(old) < 2 and all(is_sealed(shard) for shard in old):
+            if len(old) == 1 and is_sealed(old[0]) and pq.ParquetFile(old[0]).metadata.num_rows <= SHARD_ROWS:
                 continue
             frame, features = self._read_features([corpus])
-            table = shard_table(frame, features, frame["content_hash"])
-            new = self.write_shard(corpus, table, stamp, 0)
+            new = set()
+            for start in range(0, len(frame), SHARD_ROWS):
+                part = frame.iloc[start:start + SHARD_ROWS].reset_index(drop=True)
+                table = shard_table(part, features[start:start + SHARD_ROWS], part["content_hash"])
+                new.add(self.write_shard(corpus, table, stamp, start // SHARD_ROWS))
             for shard in old:
-                if shard != new:
+                if shard not in new:
                     shard.unlink()
                     removed += 1
         return removed

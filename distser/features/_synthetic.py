@@ -23,7 +23,7 @@ import pandas as pd
 from distser.arrays import EMOTIONS
 from distser.corpora._schema import make_manifest
 
-from ._store import FeatureStore, shard_table
+from ._store import SHARD_ROWS, FeatureStore, shard_table
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ def synthetic_manifest_and_features(
         >>> features.shape[1], features.dtype
         (1582, dtype('float32'))
     """
-    if not 0 < scale <= 1:
-        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
     rng = np.random.default_rng(seed)
     class_means = rng.normal(size=(len(EMOTIONS), LATENT_DIM))
     class_means /= np.linalg.norm(class_means, axis=1, keepdims=True)
@@ -69,11 +69,11 @@ def synthetic_manifest_and_features(
         counts = [max(4, round(count * scale)) for count in corpus.class_counts]
         frame, block = _labelled_corpus(corpus, counts, class_means, projection, rng)
         frames.append(frame)
-        blocks.append(block)
+        blocks.append(block.astype(np.float32))  # per corpus: the float64 intermediates never pile up
     frame, block = _unlabeled_corpus(max(32, round(UNLABELED_SIZE * scale)), class_means, projection, rng)
     frames.append(frame)
-    blocks.append(block)
-    return pd.concat(frames, ignore_index=True), np.concatenate(blocks).astype(np.float32)
+    blocks.append(block.astype(np.float32))
+    return pd.concat(frames, ignore_index=True), np.concatenate(blocks)
 
 
 def _corpus_mapping(projection: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -144,12 +144,23 @@ def _align(frame: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
 
 
 def write_synthetic(out: str, *, scale: float = 0.05, seed: int = 0, feature_set: str = "IS10") -> FeatureStore:
-    """Write the synthetic corpora to a feature store at ``out`` (same layout as extracted audio)."""
+    """Write the synthetic corpora to a feature store at ``out`` (same layout as extracted audio).
+
+    Each corpus is cut into shards of at most :data:`~distser.features._store.SHARD_ROWS` rows, so a
+    reader never needs more than one shard's worth of memory at a time.
+    """
     store = FeatureStore(out, feature_set)
     frame, features = synthetic_manifest_and_features(scale=scale, seed=seed, dim=store.dim)
-    hashes = [f"synthetic-{seed}-{scale}" for _ in range(len(frame))]
+    hashes = np.full(len(frame), f"synthetic-{seed}-{scale}", dtype=object)
     for number, (corpus, part) in enumerate(frame.groupby("corpus", sort=True)):
-        rows = part.index.to_numpy()
-        table = shard_table(part, features[rows], np.asarray(hashes, dtype=object)[rows])
-        store.write_shard(corpus, table, "synthetic", number)  # fixed names: rewriting replaces
+        written = set()
+        for start in range(0, len(part), SHARD_ROWS):
+            chunk = part.iloc[start:start + SHARD_ROWS]
+            rows = chunk.index.to_numpy()
+            # fixed names: writing again replaces
+            written.add(store.write_shard(corpus, shard_table(chunk, features[rows], hashes[rows]), "synthetic",
+                                          number * 1000 + start // SHARD_ROWS))
+        for stale in store.path.joinpath(corpus).glob("part-synthetic-*.parquet"):
+            if stale not in written:  # left by an earlier, larger write into the same folder
+                stale.unlink()
     return store

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from distser.config import ConfigError
@@ -40,7 +41,7 @@ class Storage:
             return cls(location, pafs.LocalFileSystem(), path)
         try:
             filesystem, path = pafs.FileSystem.from_uri(location)
-        except (pafs.ArrowInvalid, ValueError, OSError) as error:  # unknown scheme, bad bucket name...
+        except (pa.ArrowException, ValueError, OSError) as error:  # unknown scheme, bad bucket name...
             raise ConfigError(f"--storage {location!r}: {error}") from None
         return cls(location.rstrip("/"), filesystem, path.rstrip("/"))
 
@@ -107,5 +108,5 @@ class Storage:
             with self.filesystem.open_output_stream(self._path(probe)) as stream:
                 stream.write(b"ok")
             self.filesystem.delete_file(self._path(probe))
-        except (OSError, pafs.ArrowException) as error:
+        except (OSError, pa.ArrowException) as error:
             raise ConfigError(f"--storage {self.uri} is not writable: {error}") from None

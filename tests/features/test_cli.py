@@ -28,3 +28,34 @@ def test_help_explains_commands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "extract" in out and "synthetic" in out and "--corpus ravdess=" in out
+
+
+def test_every_command_names_the_store_store(tmp_path, capsys):
+    from distser.cli import main as distser
+
+    assert distser(["synthetic", "--store", str(tmp_path), "--scale", "0.01"]) == 0
+    assert distser(["info", "--store", str(tmp_path)]) == 0
+    assert distser(["compact", "--store", str(tmp_path)]) == 0
+    assert "crema-d" in capsys.readouterr().out
+
+
+def test_an_extraction_file_sets_corpora_and_label_maps(tmp_path):
+    from distser.features.__main__ import build_parser, extract_config
+
+    (tmp_path / "e.toml").write_text(
+        'store = "feat"\nfeature_set = "eGeMAPSv02"\n[[corpus]]\nname = "ravdess"\npath = "/data/ravdess"\n'
+        'label_map = { "02" = "neutral", "07" = "" }\n')
+    args = build_parser().parse_args(["extract", "--config", str(tmp_path / "e.toml"), "--corpus", "emodb=/data/e"])
+    config = extract_config(args)
+    assert config.store == "feat" and config.feature_set == "eGeMAPSv02"
+    assert [(c.name, c.label_map) for c in config.corpus] == [("ravdess", {"02": "neutral", "07": ""}),
+                                                              ("emodb", {})]
+    args = build_parser().parse_args(["extract", "--config", str(tmp_path / "e.toml"), "--store", "other"])
+    assert extract_config(args).store == "other"  # a flag overrides the file
+
+
+def test_a_label_map_in_an_extraction_file_reaches_the_loader(tmp_path, capsys):
+    (tmp_path / "e.toml").write_text(f'store = "{tmp_path}/f"\n[[corpus]]\nname = "emodb"\npath = "{tmp_path}/no"\n'
+                                     'label_map = { "W" = "happy" }\n')
+    assert main(["extract", "--config", str(tmp_path / "e.toml")]) == 2  # the loader ran (and named the folder)
+    assert f"{tmp_path}/no" in capsys.readouterr().err
