@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -16,7 +17,7 @@ from distser.search._data import read_store
 def _private_bytes() -> int:
     """Memory only this process holds (USS): private pages, shared object-store pages excluded."""
     fields = {}
-    for line in open("/proc/self/smaps_rollup"):
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
         name, _, rest = line.partition(":")
         if rest.strip().endswith("kB"):
             fields[name] = int(rest.split()[0]) * 1024
@@ -43,7 +44,7 @@ def test_a_trial_trains_on_the_object_store_blocks_without_copying_them(ray_loca
         before = _private_bytes()
         table = shared.table()
         blocks = table.blocks
-        maps = open("/proc/self/maps").read().splitlines()
+        maps = Path("/proc/self/maps").read_text().splitlines()
 
         def mapping(array):
             address = array.__array_interface__["data"][0]

@@ -1,12 +1,12 @@
 """End-to-end: a small search on the synthetic default, then MLflow is queried for what it must hold."""
 
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
 from mlflow.tracking import MlflowClient
 
 from distser.define import File, Tag, model_name
@@ -51,7 +51,8 @@ def test_child_runs_hold_params_epoch_metrics_and_final_results(finished_search,
     corpora = ["crema-d", "msp-improv"]
     for child in children:
         params = child.data.params
-        assert {"lambda_w", "lambda_l", "cww_signal", "weight_floor", "seed", "holdout", "method", "config"} <= set(params)
+        expected = {"lambda_w", "lambda_l", "cww_signal", "weight_floor", "seed", "holdout", "method", "config"}
+        assert expected <= set(params)
         assert child.info.run_name.startswith(f"cww+pel-al · iemocap · seed {params['seed']} · lambda_w=")
         assert len(params["lambda_w"]) <= 6  # rounded for display; exact in the config key
         assert json.loads(params["config"])["lambda_w"] == pytest.approx(float(params["lambda_w"]), rel=1e-3)
