@@ -60,6 +60,7 @@ FLAG_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "name": ("name", str),
     "methods": ("study.methods", list),
     "seeds": ("study.seeds", int),
+    "eval_seeds": ("study.eval_seeds", int),
     "samples": ("study.samples", int),
     "mode": ("study.mode", str),
     "selection": ("study.selection", str),
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train-domain (default: mean validation UA of the training corpora) or "
                       "leave-one-train-corpus-out (each training corpus held back in turn, then retrained)")
     what.add_argument("--seeds", type=int, help="seeds per configuration (default 5)")
+    what.add_argument("--eval-seeds", type=int,
+                      help="seeds the selected configuration is trained and reported with (default: --seeds)")
     what.add_argument("--samples", type=int, help="configurations Optuna proposes per study (default 4)")
     what.add_argument("--tune", action="append", metavar="SETTING",
                       help=f"also search training settings: {', '.join(TRAINING_SPACE)} (repeatable or comma list)")

@@ -83,6 +83,8 @@ class StudyConfig:
 
     ``mode``: ``search`` (Optuna proposes ``samples`` configurations, ASHA stops weak trials),
     ``grid`` (the paper's grid), ``paper`` (the paper's values, nothing searched). ``selection``:
+    ``eval_seeds``: seeds the selected configuration is trained and reported with (default: ``seeds``;
+    more than ``seeds`` makes the final comparison tighter without paying for them in every proposal).
     ``train-domain`` (mean validation UA of the training corpora) or ``leave-one-train-corpus-out``
     (each configuration is also trained without one training corpus in turn and scored on it; the
     best one is retrained on the whole pool). ``tune``: training settings searched too
@@ -92,6 +94,7 @@ class StudyConfig:
 
     methods: list[str] = field(default_factory=lambda: ["cww+pel-al"])
     seeds: int = 5
+    eval_seeds: int | None = None
     samples: int = 4
     mode: str = "search"
     selection: str = "train-domain"
@@ -110,7 +113,9 @@ class StudyConfig:
             MethodParams(self.params)
         except ValueError as error:
             raise ConfigError(f"study: {error}") from None
-        _positive("study", seeds=self.seeds, samples=self.samples)
+        _positive("study", seeds=self.seeds, samples=self.samples, eval_seeds=self.eval_seeds)
+        if self.eval_seeds is not None and self.eval_seeds < self.seeds:
+            raise ConfigError(f"study.eval_seeds ({self.eval_seeds}) must be >= study.seeds ({self.seeds})")
         if self.mode not in MODES:
             raise ConfigError(f"study.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.selection not in STRATEGIES:

@@ -268,7 +268,8 @@ def plan_studies(config: SearchConfig, plans: Plans) -> list:
             folds = {back: inner.name for back, inner in plans.folds.get(plan.name, {}).items()}
             specs.append(StudySpec(
                 id=f"{method}--{plan.name}", method=method, plan=plan.name, holdout=plan.test_corpus or "-",
-                seeds=list(range(study.seeds)), params=method_params(method, study), training=training,
+                seeds=list(range(study.seeds)), eval_seeds=list(range(study.eval_seeds or study.seeds)),
+                params=method_params(method, study), training=training,
                 selection=study.selection, folds=folds, space=space, grid=grid, samples=study.samples,
                 asha=bool(space) and config.scheduler.asha))
     return specs
@@ -317,9 +318,9 @@ def missing_trials(specs: list, trials: pd.DataFrame) -> list[str]:
             continue  # nothing trained to its end: a failed study, but a complete one
         of_chosen = mine[(mine["config"] == chosen) & mine["fold"].isna()]
         if STRATEGIES[spec.selection].retrains:
-            need = set(spec.seeds)
+            need = set(spec.eval_seeds)
         else:
-            need = set(spec.seeds) - set(of_chosen.loc[of_chosen["finished"] & (of_chosen["phase"] == Phase.SEARCH),
+            need = set(spec.eval_seeds) - set(of_chosen.loc[of_chosen["finished"] & (of_chosen["phase"] == Phase.SEARCH),
                                                        "seed"])
         if need - set(of_chosen.loc[of_chosen["phase"] == Phase.FINAL, "seed"]):
             missing.append(spec.id)
@@ -396,7 +397,7 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
         summary = pd.concat([select(trials[trials["study"] == spec.id], spec.selection) for spec in specs],
                             ignore_index=True)
         failed = _failed_studies(specs, trials)
-        text = format_summary(summary, config.study.seeds)
+        text = format_summary(summary, config.study.eval_seeds or config.study.seeds)
         log_summary(tracker, summary, text)
         if config.tracking.register_models and not summary.empty:
             _register_models(config, locations, tracker, trials, summary, shared, store.feature_set)
@@ -561,7 +562,7 @@ def _print_end_screen(config: SearchConfig, locations: Locations, summary: pd.Da
     errors = int(trials["error"].notna().sum())
     print()
     print(f"Test UA (%) of the selected configuration ({config.study.selection}), mean ± std over "
-          f"{config.study.seeds} seeds")
+          f"{config.study.eval_seeds or config.study.seeds} seeds")
     print(text)
     for study, reason in failed.items():
         print(f"study {study} failed: {reason}")

@@ -41,7 +41,7 @@ class StudySpec:
     method: str
     plan: str  # the outer plan (its held-out corpus is ``holdout``)
     holdout: str
-    seeds: list[int]
+    seeds: list[int]  # seeds of every configuration in the search phase
     params: dict[str, Any]  # the method's hyperparameters, before the searched ones are set
     training: dict[str, Any]
     selection: str
@@ -50,6 +50,10 @@ class StudySpec:
     grid: list[dict[str, Any]] = field(default_factory=lambda: [{}])
     samples: int = 1  # Optuna proposals (ignored with a grid)
     asha: bool = False
+    eval_seeds: list[int] = field(default_factory=list)  # seeds the selected configuration reports (default: seeds)
+
+    def __post_init__(self) -> None:
+        self.eval_seeds = list(self.eval_seeds) or list(self.seeds)
 
     @property
     def configurations(self) -> int:
@@ -64,7 +68,8 @@ class StudySpec:
     @property
     def planned_trials(self) -> int:
         """Trials the study runs at least (the final phase may add some)."""
-        final = len(self.seeds) if STRATEGIES[self.selection].retrains else 0
+        extra = len(set(self.eval_seeds) - set(self.seeds))
+        final = len(self.eval_seeds) if STRATEGIES[self.selection].retrains else extra
         return self.configurations * len(self.members) + final
 
 
@@ -196,10 +201,10 @@ class _Study:
                 return
             index = next(i for i, p in enumerate(self.proposals) if p.key == self.selected)
             if strategy.retrains:
-                seeds = self.spec.seeds
-            else:
+                seeds = self.spec.eval_seeds
+            else:  # the evaluation seeds it has not trained to their end yet (ASHA cut them, or more seeds)
                 finished = {m.seed for m in mine if m.proposal == index and m.finished and m.fold is None}
-                seeds = [s for s in self.spec.seeds if s not in finished]
+                seeds = [s for s in self.spec.eval_seeds if s not in finished]
             self.queue.extend((index, seed, None, Phase.FINAL) for seed in seeds)
             self.phase = Phase.FINAL
             if self.queue:

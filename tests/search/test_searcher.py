@@ -188,3 +188,18 @@ def test_trial_table_of_a_study_has_what_selection_needs():
     table = searcher.studies["cww--loco-a"].trial_table(searcher.members)
     assert isinstance(table, pd.DataFrame) and len(table) == 2
     assert table["finished"].all() and not table["score"].map(math.isnan).any()
+
+
+@pytest.mark.parametrize("selection", ["train-domain", "leave-one-train-corpus-out"])
+def test_the_selected_configuration_is_reported_with_more_seeds(selection):
+    folds = {"b": "loco-a/without-b", "c": "loco-a/without-c"} if selection != "train-domain" else None
+    spec = _spec(selection=selection, folds=folds, seeds=(0, 1))
+    spec.eval_seeds = [0, 1, 2, 3, 4]
+    searcher = StudiesSearcher([spec], search="s")
+    order = _Loop(searcher).run(lambda tid, c: {"score": c["params"]["lambda_w"]})
+    search = [c for _, c in order if c["phase"] == "search"]
+    finals = [c for _, c in order if c["phase"] == "final"]
+    assert {c["seed"] for c in search} == {0, 1}  # proposals pay for two seeds only
+    best = max(search, key=lambda c: c["params"]["lambda_w"])["config"]
+    expected = [0, 1, 2, 3, 4] if selection != "train-domain" else [2, 3, 4]
+    assert [c["seed"] for c in finals] == expected and {c["config"] for c in finals} == {best}
