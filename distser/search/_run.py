@@ -293,7 +293,8 @@ def trial_table(results) -> pd.DataFrame:
                "error": metrics.get("error") or (str(result.error).splitlines()[-1] if result.error else None),
                "trial_id": metrics.get("trial_id") or Path(result.path).name.removeprefix("trial-"),
                "path": result.path, "checkpoint": result.checkpoint}
-        row.update({k: v for k, v in final.items() if k.startswith(f"{Metric.TEST_UA}/")})
+        if config["fold"] is None:  # a fold's held-back corpus is its score, not a test corpus
+            row.update({k: v for k, v in final.items() if k.startswith(f"{Metric.TEST_UA}/")})
         rows.append(row)
     return pd.DataFrame(rows)
 
