@@ -90,6 +90,8 @@ class StudyConfig:
     best one is retrained on the whole pool). ``tune``: training settings searched too
     (:data:`TRAINING_SPACE`). ``params``: hyperparameter values fixed for every study (not searched);
     ``ranges``: search ranges (``[low, high]`` or a list of choices) that replace the components' own.
+    ``start_at_defaults``: Optuna's first proposal is the defaults (the paper's values, where they lie in
+    the searched ranges), so the published configuration is always among the candidates.
     """
 
     methods: list[str] = field(default_factory=lambda: ["cww+pel-al"])
@@ -102,6 +104,7 @@ class StudyConfig:
     params: dict[str, Any] = field(default_factory=dict)
     ranges: dict[str, list[Any]] = field(default_factory=dict)
     sampler_seed: int = 0
+    start_at_defaults: bool = True
 
     def __post_init__(self) -> None:
         from ._selection import STRATEGIES

@@ -271,8 +271,25 @@ def plan_studies(config: SearchConfig, plans: Plans) -> list:
                 seeds=list(range(study.seeds)), eval_seeds=list(range(study.eval_seeds or study.seeds)),
                 params=method_params(method, study), training=training,
                 selection=study.selection, folds=folds, space=space, grid=grid, samples=study.samples,
-                asha=bool(space) and config.scheduler.asha))
+                asha=bool(space) and config.scheduler.asha,
+                first=_defaults_in(space, {**method_params(method, study), **training}) if study.start_at_defaults
+                else None))
     return specs
+
+
+def _defaults_in(space: dict, defaults: dict[str, Any]) -> dict[str, Any] | None:
+    """The default value of every searched dimension, if each lies in its range (else no first proposal)."""
+    from optuna.distributions import CategoricalDistribution
+
+    point = {}
+    for name, distribution in space.items():
+        value = defaults.get(name)
+        inside = (value in distribution.choices if isinstance(distribution, CategoricalDistribution)
+                  else value is not None and distribution.low <= value <= distribution.high)
+        if not inside:
+            return None
+        point[name] = value
+    return point or None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -321,8 +338,8 @@ def missing_trials(specs: list, trials: pd.DataFrame) -> list[str]:
         if STRATEGIES[spec.selection].retrains:
             need = set(spec.eval_seeds)
         else:
-            need = set(spec.eval_seeds) - set(of_chosen.loc[of_chosen["finished"] & (of_chosen["phase"] == Phase.SEARCH),
-                                                       "seed"])
+            trained = of_chosen["finished"] & (of_chosen["phase"] == Phase.SEARCH)
+            need = set(spec.eval_seeds) - set(of_chosen.loc[trained, "seed"])
         if need - set(of_chosen.loc[of_chosen["phase"] == Phase.FINAL, "seed"]):
             missing.append(spec.id)
     return missing

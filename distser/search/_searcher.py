@@ -51,6 +51,7 @@ class StudySpec:
     samples: int = 1  # Optuna proposals (ignored with a grid)
     asha: bool = False
     eval_seeds: list[int] = field(default_factory=list)  # seeds the selected configuration reports (default: seeds)
+    first: dict[str, Any] | None = None  # Optuna's first proposal (the defaults: the paper's values), if any
 
     def __post_init__(self) -> None:
         self.eval_seeds = list(self.eval_seeds) or list(self.seeds)
@@ -132,6 +133,8 @@ class _Study:
             return False
         number = None
         if spec.space:
+            if not self.proposals and spec.first is not None:
+                self.optuna.enqueue_trial(spec.first, skip_if_exists=True)
             trial = self.optuna.ask(spec.space)
             searched, number = dict(trial.params), trial.number
         else:

@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from distser.search import main
@@ -144,3 +145,20 @@ def test_cli_help_lists_components_corpora_and_feature_sets():
     assert out.returncode == 0
     for word in ("dro", "cww_signal", "weight_floor", "ravdess", "msp-podcast", "eGeMAPSv02", "study.selection"):
         assert word in out.stdout
+
+
+def test_studies_start_at_the_papers_values_when_they_lie_in_the_ranges():
+    from distser.protocols import SplitPlan
+    from distser.search import SearchConfig, StudyConfig
+    from distser.search._run import Plans, plan_studies
+
+    plan = SplitPlan("loco-a", {"b": np.array([])}, {"b": np.array([])}, "a", np.array([]))
+    config = SearchConfig(study=StudyConfig(methods=["cww", "ce"], tune=["lr"]))
+    cww, ce = plan_studies(config, Plans([plan]))
+    assert cww.first == {"lambda_w": 4.0, "cww_signal": "train-ua", "cww_smoothing": 0.0, "weight_floor": 0.0,
+                         "lr": 2e-4}
+    assert ce.first == {"lr": 2e-4}
+    narrow = SearchConfig(study=StudyConfig(methods=["cww"], ranges={"lambda_w": [0.0, 2.0]}))
+    assert plan_studies(narrow, Plans([plan]))[0].first is None  # λ_W = 4 is outside the range
+    assert plan_studies(SearchConfig(study=StudyConfig(methods=["cww"], start_at_defaults=False)),
+                        Plans([plan]))[0].first is None

@@ -203,3 +203,12 @@ def test_the_selected_configuration_is_reported_with_more_seeds(selection):
     best = max(search, key=lambda c: c["params"]["lambda_w"])["config"]
     expected = [0, 1, 2, 3, 4] if selection != "train-domain" else [2, 3, 4]
     assert [c["seed"] for c in finals] == expected and {c["config"] for c in finals} == {best}
+
+
+def test_the_first_proposal_can_be_the_defaults():
+    spec = _spec()
+    spec.first = {"lambda_w": 4.0}
+    searcher = StudiesSearcher([spec], search="s")
+    order = _Loop(searcher).run(lambda tid, c: {"score": 0.5})
+    assert order[0][1]["params"]["lambda_w"] == 4.0 and order[1][1]["params"]["lambda_w"] == 4.0
+    assert len({c["params"]["lambda_w"] for _, c in order}) == 3
