@@ -225,6 +225,8 @@ class TrackingConfig:
     tracking URI (default: a SQLite file in a local ``storage``). ``optuna_storage`` is Optuna's RDB
     URL (default: a SQLite file beside MLflow's, so optuna-dashboard can open the studies later).
     ``register_models``: log each selected configuration's model and register it (``distser-<method>``).
+    ``keep_checkpoints``: keep every trial's last checkpoint (its best epoch's weights, ~14 MB) in Tune's
+    storage after a finished search; by default they are deleted once the selected models are logged.
     """
 
     storage: str = "runs"
@@ -232,6 +234,7 @@ class TrackingConfig:
     experiment: str = EXPERIMENT
     optuna_storage: str | None = None
     register_models: bool = True
+    keep_checkpoints: bool = False
 
 
 @dataclass

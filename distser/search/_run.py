@@ -421,6 +421,8 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
             _register_models(config, locations, tracker, trials, summary, shared, store.feature_set)
         tracker.close_open_runs("KILLED")  # none expected; never leave a RUNNING run behind
         tracker.finish("FAILED" if failed and summary.empty else "FINISHED")
+        if not config.tracking.keep_checkpoints:
+            _delete_checkpoints(locations.storage, config.name)
     except BaseException:
         tracker.close_open_runs("KILLED")
         tracker.finish("KILLED")
@@ -493,6 +495,22 @@ def _failed_studies(specs: list, trials: pd.DataFrame) -> dict[str, str]:
             errors = sorted({str(e) for e in mine["error"].dropna()})
             failed[spec.id] = "; ".join(errors[:3]) or "no trial trained to its end"
     return failed
+
+
+def _delete_checkpoints(storage: Storage, name: str) -> int:
+    """Delete the trials' checkpoints of a finished search (needed only until its models are logged)."""
+    import pyarrow.fs as pafs
+
+    selector = pafs.FileSelector(storage._path(name), recursive=False, allow_not_found=True)
+    removed = 0
+    for trial in storage.filesystem.get_file_info(selector):
+        if trial.type != pafs.FileType.Directory or not trial.base_name.startswith("trial-"):
+            continue
+        for entry in storage.filesystem.get_file_info(pafs.FileSelector(trial.path, allow_not_found=True)):
+            if entry.type == pafs.FileType.Directory and entry.base_name.startswith("checkpoint_"):
+                storage.filesystem.delete_dir(entry.path)
+                removed += 1
+    return removed
 
 
 def _delete_optuna_studies(storage: str | None, search: str) -> None:

@@ -119,3 +119,6 @@ def test_artifacts_stay_under_the_storage(finished_search):
     root = locations.storage.local_path.as_uri()
     assert all(c.info.artifact_uri.startswith(root) for c in children)
     assert not (Path.cwd() / "mlruns").exists()
+    # Trials' checkpoints (the best epoch's weights) are gone once the selected model is logged.
+    search_dir = locations.storage.local_path / config.name
+    assert list(search_dir.glob("trial-*")) and not list(search_dir.glob("trial-*/checkpoint_*"))
