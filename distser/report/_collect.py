@@ -1,59 +1,203 @@
-"""MLflow runs of one or more searches -> one trial table (a row per trial, i.e. per configuration and seed)."""
+"""MLflow runs of one or more searches -> one trial table (a row per trial), and corpus-weight histories.
+
+The rows follow the trial contract of :mod:`distser.search._trainable` and carry the columns that
+:func:`distser.search.select` needs. Names of tags, params and metrics: :mod:`distser.define`.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
-from distser.search import SEARCHABLE, config_key
-from distser.search._tracking import ROLE_TAG, SEARCH_TAG
+from distser.define import EXPERIMENT, Metric, Param, Phase, Role, Tag
+
+#: Prefixes of per-corpus metrics copied into the trial table.
+TRAIN_UA = "train_ua/"
+WEIGHT = "weight/"  # per-epoch corpus weights (EpochRecord.flat's "weight/<corpus>")
+#: Columns of the trial table besides hyperparameters and per-corpus metrics.
+COLUMNS = ["search", "study", "run_id", "method", "holdout", "plan", "phase", "fold", "seed", "config", "selection",
+           "score", "valid_ua", "test_ua", "test_wa", "best_epoch", "finished", "stopped_by", "status"]
+#: Methods of within-corpus plans get this prefix, so that they form their own row of Table 2.
+WITHIN = "within:"
 
 
-def collect_trials(tracking_uri: str, searches: list[str], experiment: str = "distser") -> pd.DataFrame:
-    """Every trial run of ``searches``, with its config, validation/test UAs and final corpus weights.
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (None for any other store).
 
-    Within-corpus trials get the method ``within:<method>`` so they form their own row of Table 2.
-    Per-corpus ``train_ua/<corpus>`` are those of the best epoch, whose weights the trained model keeps
-    (the last epoch's where a run has no ``best_epoch``, e.g. one ASHA stopped).
+    Example:
+        >>> sqlite_path("sqlite:////tmp/runs/mlflow.db"), sqlite_path("http://127.0.0.1:5000")
+        (PosixPath('/tmp/runs/mlflow.db'), None)
     """
-    client = MlflowClient(tracking_uri)
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def check_tracking_uri(tracking_uri: str) -> None:
+    """A SQLite tracking store must exist: MLflow would silently create an empty one (and report nothing)."""
+    path = sqlite_path(tracking_uri)
+    if path is not None and not path.is_file():
+        raise ValueError(f"no MLflow database at {path} (tracking URI {tracking_uri}); pass the --storage of the "
+                         "search or its --tracking-uri")
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+
+    check_tracking_uri(tracking_uri)
+    return MlflowClient(tracking_uri)
+
+
+def _experiment_id(client, tracking_uri: str, experiment: str) -> str:
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        raise ValueError(f"no MLflow experiment {experiment!r} at {tracking_uri}")
+        names = sorted(e.name for e in client.search_experiments())
+        raise ValueError(f"no MLflow experiment {experiment!r} at {tracking_uri} "
+                         f"(experiments there: {', '.join(names) or 'none'})")
+    return found.experiment_id
+
+
+def _search_runs(client, experiment_id: str, where: str) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], where, max_results=1000, page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def searches_in(client, experiment_id: str) -> list[str]:
+    """Names of the searches in an experiment: the ``distser.search`` tags of parent runs."""
+    parents = _search_runs(client, experiment_id, f"tags.`{Tag.ROLE}` = '{Role.SEARCH}'")
+    return sorted({run.data.tags[Tag.SEARCH] for run in parents if Tag.SEARCH in run.data.tags})
+
+
+def hyperparameters(config: str) -> dict[str, float | str | None]:
+    """A configuration key (JSON of the exact values) -> name -> value: numbers as floats, the rest as text.
+
+    Example:
+        >>> hyperparameters('{"cww_signal": "valid-ua", "lambda_w": 4.0, "min_steps_per_epoch": 3}')
+        {'cww_signal': 'valid-ua', 'lambda_w': 4.0, 'min_steps_per_epoch': 3.0}
+    """
+    values = json.loads(config) if config else {}
+    return {name: float(v) if isinstance(v, int | float) else None if v is None else str(v)
+            for name, v in values.items()}
+
+
+def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
+    """Every hyperparameter some configuration of ``trials`` sets (read off the ``config`` keys)."""
+    names: set[str] = set()
+    for config in trials["config"].dropna().unique():
+        names.update(json.loads(config))
+    return sorted(names)
+
+
+def _row(search: str, run, client) -> dict:
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    plan = params.get(Param.PLAN, "")
+    holdout = params[Param.HOLDOUT]
+    fold = params.get(Param.FOLD, "-")
+    fold = None if fold in ("-", "", "None") else fold
+    stopped_by = tags.get(Tag.STOPPED_BY)
+    finished = stopped_by == "training"
+    row = {
+        "search": search, "study": tags.get(Tag.STUDY, f"{params[Param.METHOD]}--{plan}"),
+        "run_id": run.info.run_id,
+        "method": (WITHIN if plan.startswith("within-") else "") + params[Param.METHOD],
+        "holdout": holdout, "plan": plan, "phase": tags.get(Tag.PHASE, params.get("phase", Phase.SEARCH)),
+        "fold": fold, "seed": int(params[Param.SEED]), "config": params.get(Param.CONFIG, "{}"),
+        "selection": params.get(Param.SELECTION, "train-domain"),
+        "score": metrics.get(Metric.SCORE, math.nan), "valid_ua": metrics.get(Metric.VALID, math.nan),
+        "test_ua": metrics.get(Metric.TEST_UA, math.nan), "test_wa": metrics.get(Metric.TEST_WA, math.nan),
+        "best_epoch": metrics.get(Metric.BEST_EPOCH, math.nan),
+        "finished": finished, "stopped_by": stopped_by, "status": run.info.status,
+    }
+    for name, value in hyperparameters(row["config"]).items():
+        row[name if name not in row else f"hp:{name}"] = value
+    # Test-only corpora of an outer plan (the held-out corpus's own is test_ua; a held-back fold's is its score).
+    if fold is None:
+        row.update({key: value for key, value in metrics.items()
+                    if key.startswith(f"{Metric.TEST_UA}/") and key.split("/", 1)[1] != holdout})
+    row.update({key: value for key, value in metrics.items() if key.startswith(f"{Metric.FINAL_WEIGHT}/")})
+    row.update(_train_ua_at_best_epoch(client, run.info.run_id, metrics, finished))
+    return row
+
+
+def collect_trials(tracking_uri: str, searches: list[str], experiment: str = EXPERIMENT) -> pd.DataFrame:
+    """Every trial run of ``searches``: one row per trial (see :data:`COLUMNS`).
+
+    Besides the columns :func:`distser.search.select` needs (``method, holdout, phase, fold, seed, config,
+    score, test_ua, finished``): ``test_ua/<corpus>`` of test-only corpora, every hyperparameter of the
+    trial's configuration (parsed from its ``config`` key: numbers as floats, categoricals as text),
+    ``final_weight/<corpus>`` and ``train_ua/<corpus>`` of the best epoch (the last logged where a
+    trial did not train to its end). Within-corpus trials get the method ``within:<method>``.
+
+    Raises ValueError (with what exists instead) for a missing SQLite database, an unknown experiment or
+    search, a search without trial runs, and for a study present in two of ``searches``.
+    """
+    client = _client(tracking_uri)
+    experiment_id = _experiment_id(client, tracking_uri, experiment)
+    known = None
     rows = []
     for search in searches:
-        runs = client.search_runs([found.experiment_id],
-                                  f"tags.`{SEARCH_TAG}` = '{search}' and tags.`{ROLE_TAG}` = 'trial'",
-                                  max_results=50000)
+        runs = _search_runs(client, experiment_id,
+                            f"tags.`{Tag.SEARCH}` = '{search}' and tags.`{Tag.ROLE}` = '{Role.TRIAL}'")
         if not runs:
-            raise ValueError(f"no trial runs of search {search!r} in experiment {experiment!r} at {tracking_uri}")
-        for run in runs:
-            params, metrics = run.data.params, run.data.metrics
-            hyper = {k: float(params[k]) for k in SEARCHABLE if k in params}
-            within = params.get("plan", "").startswith("within-")
-            row = {
-                "search": search, "run_id": run.info.run_id, "status": run.info.status,
-                "method": ("within:" if within else "") + params["method"],
-                "holdout": params["holdout"], "plan": params.get("plan", ""), "seed": int(params["seed"]),
-                "config": config_key(hyper), **hyper,
-                "valid_ua": metrics.get("best_mean_valid_ua"), "test_ua": metrics.get("test_ua"),
-                "test_wa": metrics.get("test_wa"),
-                "finished": run.data.tags.get("distser.stopped_by") == "training",
-            }
-            row.update({k: v for k, v in metrics.items() if k.startswith("final_weight/")})
-            row.update(_train_ua_at_best_epoch(client, run.info.run_id, metrics))
-            rows.append(row)
-    return pd.DataFrame(rows)
+            known = searches_in(client, experiment_id) if known is None else known
+            if search in known:
+                raise ValueError(f"search {search!r} has no trial runs in experiment {experiment!r} at {tracking_uri}")
+            raise ValueError(f"no search {search!r} in experiment {experiment!r} at {tracking_uri} "
+                             f"(searches there: {', '.join(known) or 'none'})")
+        rows += [_row(search, run, client) for run in runs]
+    trials = pd.DataFrame(rows)
+    trials = trials[[*COLUMNS, *(c for c in trials.columns if c not in COLUMNS)]]
+    twice = trials.groupby("study")["search"].unique()
+    twice = twice[twice.map(len) > 1]
+    if not twice.empty:
+        study, where = twice.index[0], twice.iloc[0]
+        raise ValueError(f"study {study!r} is in searches {', '.join(sorted(where))}: a table row would mix them; "
+                         "report them separately")
+    return trials.sort_values(["search", "study", "phase", "fold", "config", "seed"], na_position="first",
+                              kind="stable").reset_index(drop=True)
 
 
-def _train_ua_at_best_epoch(client: MlflowClient, run_id: str, metrics: dict) -> dict[str, float]:
-    """``train_ua/<corpus>`` of the run's best epoch, read from the metric history."""
-    keys = [k for k in metrics if k.startswith("train_ua/")]
-    best = metrics.get("best_epoch")
-    if best is None:
+def _train_ua_at_best_epoch(client, run_id: str, metrics: dict, finished: bool) -> dict[str, float]:
+    """``train_ua/<corpus>`` of the run's best epoch, read from the metric history (the last value otherwise)."""
+    keys = [k for k in metrics if k.startswith(TRAIN_UA)]
+    best = metrics.get(Metric.BEST_EPOCH)
+    if best is None or not finished:
         return {k: metrics[k] for k in keys}
     values = {}
     for key in keys:
         at_best = [m.value for m in client.get_metric_history(run_id, key) if m.step == int(best)]
         values[key] = at_best[-1] if at_best else metrics[key]
     return values
+
+
+def weight_histories(tracking_uri: str, trials: pd.DataFrame) -> pd.DataFrame:
+    """Per-epoch corpus weights (``weight/<corpus>``) of ``trials`` (e.g. evaluated trials of weighting methods).
+
+    A long frame: ``run_id, method, holdout, study, seed, corpus, epoch, weight``; the corpora of a
+    trial are those of its ``final_weight/<corpus>`` columns.
+    """
+    columns = ["run_id", "method", "holdout", "study", "seed", "corpus", "epoch", "weight"]
+    if trials.empty:
+        return pd.DataFrame(columns=columns)
+    client = _client(tracking_uri)
+    finals = [c for c in trials.columns if c.startswith(f"{Metric.FINAL_WEIGHT}/")]
+    rows = []
+    for trial in trials.to_dict("records"):
+        for column in finals:
+            value = trial.get(column)
+            if value is None or value != value:  # NaN: not a training corpus of this trial
+                continue
+            corpus = column.split("/", 1)[1]
+            for metric in client.get_metric_history(trial["run_id"], f"{WEIGHT}{corpus}"):
+                rows.append({"run_id": trial["run_id"], "method": trial["method"], "holdout": trial["holdout"],
+                             "study": trial.get("study"), "seed": trial["seed"], "corpus": corpus,
+                             "epoch": int(metric.step), "weight": float(metric.value)})
+    return pd.DataFrame(rows, columns=columns)

@@ -1,111 +1,316 @@
-"""The paper's tables from a trial table: Table 2 (test UA), Table 3 (corpus weights), paired differences."""
+"""The paper's tables from a trial table: Table 2 (test UA), Table 3 (corpus weights), the oracle view, λ_W sweep.
+
+A study is one (search, method, outer plan): its configuration is chosen by the study's own selection
+strategy (the trials' ``selection``) with :func:`distser.search.select`'s machinery, and its
+*evaluated trials* are those whose test UAs report that configuration (for leave-one-train-corpus-out:
+the retrainings of the final phase). A Table 2 cell (method, held-out corpus) is the mean over seeds of
+the evaluated trials' test UA (first averaged over a seed's within-corpus folds, where there are several).
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from distser.learning import TABLE2_METHODS
-from distser.search import select
+from distser.define import Metric, Phase
+from distser.learning import TABLE2_METHODS, parse_method
+from distser.search import ORACLE, STRATEGIES, evaluated_trials, select
+from distser.search._selection import choose
 
-#: Row order of Table 2: the within-corpus bound, the paper's rows, then the merged baseline (Fig. 2).
-ROW_ORDER = ("within:ce", *TABLE2_METHODS, "merged")
+from ._collect import WITHIN
+
+#: Views of a study's configurations: the study's own selection, or the oracle (an upper bound).
+VIEWS = ("selected", "oracle")
+#: Methods whose corpus weights move (besides any whose logged weights are not all 1).
+WEIGHTING = ("cww", "dro")
+#: Row order of Table 2: within-corpus bounds, the paper's rows, then the merged baseline (Fig. 2).
+ROW_ORDER = (*(f"{WITHIN}{m}" for m in TABLE2_METHODS), *TABLE2_METHODS, "merged")
+TEST_ONLY = " (test only)"
 
 
-def _ordered(methods) -> list[str]:
+def ordered(methods) -> list[str]:
+    """Methods in Table 2's order (the paper's rows first; others sorted after them)."""
     known = [m for m in ROW_ORDER if m in set(methods)]
     return known + sorted(set(methods) - set(known))
 
 
-def selected_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """The finished trials of each (method, holdout)'s validation-selected configuration."""
-    chosen = select(trials)[["method", "holdout", "config"]]
-    done = trials[trials["finished"].astype(bool)]
-    return done.merge(chosen, on=["method", "holdout", "config"])
+def _std(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
 
-def table2(trials: pd.DataFrame) -> pd.DataFrame:
-    """Methods x held-out corpora: mean and std of test UA (%) over seeds, and the Avg column.
+def _outer_plan(plan: str) -> str:
+    return plan.split("/without-", 1)[0]
 
-    Returns a long frame (method, holdout, mean, std, n) including ``holdout == "Avg"`` rows
-    (mean over held-out corpora of the per-corpus means).
+
+def studies(trials: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each study's trials with its selection strategy's name: one (search, method, outer plan).
+
+    A hand-made table may leave out ``search``, ``study``, ``plan`` and ``selection`` (one search; a
+    study per (method, held-out corpus); train-domain).
     """
-    chosen = selected_trials(trials)
-    per = (chosen.groupby(["method", "holdout"])["test_ua"]
-           .agg(mean="mean", std=lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else 0.0, n="size")
-           .reset_index())
-    per[["mean", "std"]] *= 100
-    avg = per.groupby("method").agg(mean=("mean", "mean"), n=("n", "sum")).reset_index().assign(holdout="Avg",
-                                                                                              std=np.nan)
-    return pd.concat([per, avg], ignore_index=True)
+    if trials.empty:
+        return
+    search = trials["search"] if "search" in trials else pd.Series("", index=trials.index)
+    if "study" in trials:
+        study = trials["study"].astype(str)
+    elif "plan" in trials:
+        study = trials["method"] + "--" + trials["plan"].map(_outer_plan)
+    else:
+        study = trials["method"] + "--" + trials["holdout"].astype(str)
+    for _, frame in trials.groupby([search, study], sort=True):
+        strategy = str(frame["selection"].iloc[0]) if "selection" in frame else "train-domain"
+        yield strategy, frame
+
+
+def configs_tried(study: pd.DataFrame, strategy: str) -> int:
+    """Configurations a study's search phase tried."""
+    search = study[(study["phase"] == Phase.SEARCH) & (study["fold"].notna() == STRATEGIES[strategy].folds)]
+    return int(search["config"].nunique())
+
+
+def has_oracle(study: pd.DataFrame, strategy: str) -> bool:
+    """The oracle view applies to train-domain studies that tried more than one configuration."""
+    return not STRATEGIES[strategy].folds and configs_tried(study, strategy) > 1
+
+
+def evaluated(trials: pd.DataFrame, view: str = "selected") -> pd.DataFrame:
+    """The evaluated trials of every study: of its selected configuration, or (``view="oracle"``) of the one
+    with the best mean test UA, for studies where :func:`has_oracle`. Adds ``selection`` (what chose)."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r} (views: {', '.join(VIEWS)})")
+    parts = []
+    for strategy, study in studies(trials):
+        if view == "oracle":
+            if not has_oracle(study, strategy):
+                continue
+            chosen = evaluated_trials(study, ORACLE, choose(study, ORACLE))
+        else:
+            chosen = evaluated_trials(study, strategy)
+        parts.append(chosen.assign(selection=ORACLE.name if view == "oracle" else strategy))
+    if not parts:
+        return trials.iloc[:0].assign(selection=pd.Series(dtype=object))
+    return pd.concat(parts, ignore_index=True)
+
+
+def selections(trials: pd.DataFrame, view: str = "selected") -> pd.DataFrame:
+    """Per study: its chosen configuration and test UA (:func:`distser.search.select` of that study alone)."""
+    frames = []
+    for strategy, study in studies(trials):
+        if view == "oracle" and not has_oracle(study, strategy):
+            continue
+        chosen = select(study, "oracle" if view == "oracle" else strategy)
+        if "search" in study:
+            chosen.insert(0, "search", study["search"].iloc[0])
+        if "plan" in study:
+            chosen.insert(min(3, len(chosen.columns)), "plan", _outer_plan(str(study["plan"].iloc[0])))
+        frames.append(chosen)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def test_only_corpora(trials: pd.DataFrame) -> list[str]:
+    """Corpora only tested (``test_ua/<corpus>`` columns that are nobody's held-out corpus)."""
+    holdouts = set(trials["holdout"])
+    return sorted(c.split("/", 1)[1] for c in trials.columns
+                  if c.startswith(f"{Metric.TEST_UA}/") and c.split("/", 1)[1] not in holdouts
+                  and trials[c].notna().any())
+
+
+def per_seed(chosen: pd.DataFrame, column: str, by: tuple[str, ...] = ("method", "holdout")) -> pd.DataFrame:
+    """Mean of ``column`` per (``by``, seed) over a seed's evaluated trials (several within-corpus folds)."""
+    keys = [*by, "seed"]
+    return chosen.dropna(subset=[column]).groupby(keys, sort=True)[column].mean().reset_index()
+
+
+def cells(chosen: pd.DataFrame, column: str = Metric.TEST_UA) -> pd.DataFrame:
+    """Per (method, holdout): mean and std over seeds of ``column`` (%), ``n`` seeds."""
+    seeds = per_seed(chosen, column)
+    out = seeds.groupby(["method", "holdout"], sort=True)[column].agg(mean="mean", std=_std, n="size").reset_index()
+    out[["mean", "std"]] *= 100
+    return out
+
+
+def table2(trials: pd.DataFrame, view: str = "selected") -> pd.DataFrame:
+    """Table 2 as a long frame: ``method, selection, holdout, kind, mean, std, n`` (UA in %).
+
+    ``kind`` is ``held-out`` (mean ± std over the seeds of the evaluated trials), ``avg`` (``holdout``
+    = "Avg": mean over held-out corpora of their means; ``n`` = corpora) or ``test-only`` (``holdout``
+    = "<corpus> (test only)": mean over the method's held-out folds of each fold's mean ``test_ua/<corpus>``;
+    ``n`` = folds). ``view="oracle"``: the oracle configuration's (see :func:`evaluated`).
+    """
+    chosen = evaluated(trials, view)
+    columns = ["method", "selection", "holdout", "kind", "mean", "std", "n"]
+    if chosen.empty:
+        return pd.DataFrame(columns=columns)
+    strategy = chosen.groupby("method")["selection"].agg(lambda s: " / ".join(sorted(set(s))))
+    parts = []
+    held = cells(chosen[chosen["holdout"] != "-"]).assign(kind="held-out")
+    parts.append(held)
+    if not held.empty:
+        parts.append(held.groupby("method").agg(mean=("mean", "mean"), n=("holdout", "size")).reset_index()
+                     .assign(holdout="Avg", kind="avg", std=math.nan))
+    for corpus in test_only_corpora(trials):
+        per_fold = cells(chosen, f"{Metric.TEST_UA}/{corpus}")
+        if per_fold.empty:
+            continue
+        parts.append(per_fold.groupby("method").agg(mean=("mean", "mean"), n=("holdout", "size")).reset_index()
+                     .assign(holdout=f"{corpus}{TEST_ONLY}", kind="test-only", std=math.nan))
+    long = pd.concat(parts, ignore_index=True)
+    long["selection"] = long["method"].map(strategy)
+    long["n"] = long["n"].astype(int)
+    return long[columns]
 
 
 def table2_wide(long: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 as the paper prints it: a row per method, ``mean ± std`` cells, Avg last."""
-    cells = long.assign(cell=[f"{m:.1f}" if h == "Avg" else f"{m:.1f} ± {s:.1f}"
-                              for m, s, h in zip(long["mean"], long["std"], long["holdout"], strict=True)])
-    wide = cells.pivot(index="method", columns="holdout", values="cell")
-    corpora = sorted(c for c in wide.columns if c != "Avg")
-    return wide.reindex(index=_ordered(wide.index), columns=[*corpora, "Avg"]).fillna("–")
+    """Table 2 as the paper prints it: a row per method, ``mean ± std`` cells, Avg, then test-only corpora.
+
+    A cell with fewer seeds than the table's most says so (``(n=2)``). Rows are labelled ``method ·
+    selection`` when the table mixes selection strategies.
+    """
+    if long.empty:
+        return pd.DataFrame()
+    mixed = long["selection"].nunique() > 1
+    seeds = long.loc[long["kind"] == "held-out", "n"].max() if (long["kind"] == "held-out").any() else 0
+
+    def text(row) -> str:
+        if row.kind != "held-out":
+            return f"{row.mean:.1f}"
+        std = "" if math.isnan(row.std) else f" ± {row.std:.1f}"
+        return f"{row.mean:.1f}{std}" + ("" if row.n == seeds else f" (n={row.n})")
+
+    cells_ = long.assign(cell=[text(r) for r in long.itertuples()],
+                         row=[f"{m} · {s}" if mixed else m for m, s in zip(long["method"], long["selection"],
+                                                                           strict=True)])
+    wide = cells_.pivot(index="row", columns="holdout", values="cell")
+    held = sorted(set(long.loc[long["kind"] == "held-out", "holdout"]))
+    tested = sorted(set(long.loc[long["kind"] == "test-only", "holdout"]))
+    order = {m: i for i, m in enumerate(ordered(long["method"]))}
+    rows = sorted(set(cells_["row"]), key=lambda r: (order[r.split(" · ")[0]], r))
+    wide = wide.reindex(index=rows, columns=[*held, *(["Avg"] if held else []), *tested]).fillna("–")
+    wide.index.name = "method"
+    wide.columns.name = None
+    return wide
+
+
+def oracle(trials: pd.DataFrame) -> pd.DataFrame:
+    """Oracle vs selected per (method, held-out corpus) of train-domain studies that tried several configurations.
+
+    Columns: ``method, holdout, configs_tried, oracle_mean, oracle_std, oracle_n, selected_mean, gap`` (%),
+    ``oracle_config, selected_config``; plus an ``Avg`` row per method (mean over its held-out corpora).
+    The oracle is an upper bound on what selection from validation data could reach, not a selection.
+    """
+    columns = ["method", "holdout", "configs_tried", "oracle_mean", "oracle_std", "oracle_n", "selected_mean", "gap",
+               "oracle_config", "selected_config"]
+    best = selections(trials, "oracle")
+    if best.empty:
+        return pd.DataFrame(columns=columns)
+    picked = selections(trials)
+    held = best[best["holdout"] != "-"]
+    top = cells(evaluated(trials, "oracle"))
+    mine = cells(evaluated(trials))
+    configs = held.groupby(["method", "holdout"]).agg(
+        configs_tried=("configs_tried", "max"), oracle_config=("config", lambda c: " | ".join(sorted(set(c))))
+    ).reset_index()
+    chosen = (picked[picked["holdout"] != "-"].groupby(["method", "holdout"])["config"]
+              .agg(lambda c: " | ".join(sorted(set(c)))).rename("selected_config").reset_index())
+    rows = (configs.merge(top.rename(columns={"mean": "oracle_mean", "std": "oracle_std", "n": "oracle_n"}),
+                          on=["method", "holdout"], how="left")
+            .merge(mine[["method", "holdout", "mean"]].rename(columns={"mean": "selected_mean"}),
+                   on=["method", "holdout"], how="left")
+            .merge(chosen, on=["method", "holdout"], how="left"))
+    rows["gap"] = rows["oracle_mean"] - rows["selected_mean"]
+    avg = (rows.groupby("method").agg(oracle_mean=("oracle_mean", "mean"), selected_mean=("selected_mean", "mean"),
+                                      configs_tried=("configs_tried", "max"), oracle_n=("holdout", "size"))
+           .reset_index().assign(holdout="Avg"))
+    avg["gap"] = avg["oracle_mean"] - avg["selected_mean"]
+    out = pd.concat([rows, avg], ignore_index=True)
+    order = {m: i for i, m in enumerate(ordered(out["method"]))}
+    out = out.sort_values(["method", "holdout"], key=lambda s: s.map(order) if s.name == "method" else
+                          s.map(lambda h: (h == "Avg", h))).reset_index(drop=True)
+    return out[columns]
+
+
+def oracle_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """The oracle view as a table: a row per method, oracle mean ± std per held-out corpus, Avg, selected Avg, gap."""
+    if long.empty:
+        return pd.DataFrame()
+    held = long[long["holdout"] != "Avg"]
+    wide = held.assign(cell=[f"{m:.1f}" + ("" if math.isnan(s) else f" ± {s:.1f}")
+                             for m, s in zip(held["oracle_mean"], held["oracle_std"], strict=True)]
+                       ).pivot(index="method", columns="holdout", values="cell")
+    avg = long[long["holdout"] == "Avg"].set_index("method")
+    wide["Avg (oracle)"] = avg["oracle_mean"].map(lambda v: f"{v:.1f}")
+    wide["Avg (selected)"] = avg["selected_mean"].map(lambda v: f"{v:.1f}")
+    wide["gap"] = avg["gap"].map(lambda v: f"{v:+.1f}")
+    wide["configs tried"] = avg["configs_tried"].map(lambda v: f"{int(v)}")
+    wide = wide.reindex(ordered(wide.index)).fillna("–")
+    wide.columns.name = None
+    return wide
+
+
+def weighting_methods(trials: pd.DataFrame) -> list[str]:
+    """Methods whose corpus weights move: cww and dro variants, and any whose final weights are not all 1."""
+    finals = [c for c in trials.columns if c.startswith(f"{Metric.FINAL_WEIGHT}/")]
+    found = []
+    for method, runs in trials.groupby("method"):
+        moved = bool(finals) and bool(((runs[finals] - 1).abs() > 1e-6).to_numpy().any())
+        named = False
+        if not method.startswith(WITHIN):
+            try:
+                named = any(name in parse_method(method) for name in WEIGHTING)
+            except ValueError:
+                named = False
+        if moved or named:
+            found.append(method)
+    return ordered(found)
+
+
+def weighting_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The evaluated trials of the weighting methods (whose corpus weights over epochs are drawn)."""
+    chosen = evaluated(trials)
+    return chosen[chosen["method"].isin(weighting_methods(trials)) & (chosen["holdout"] != "-")]
 
 
 def table3(trials: pd.DataFrame, method: str = "cww") -> pd.DataFrame:
-    """Final corpus weights (last epoch) per training corpus (rows) for each held-out corpus (columns).
+    """Final corpus weights per training corpus (rows) for each held-out corpus (columns), and Avg.
 
-    Mean over the seeds of the selected configuration; the Avg column averages over held-out corpora.
+    Mean over the evaluated seeds of the selected configuration of ``method``.
     """
-    chosen = selected_trials(trials)
-    chosen = chosen[chosen["method"] == method]
-    # Only the corpora cww trained on: other methods' trials (e.g. merged's one "merged" corpus) add columns.
-    weights = [c for c in chosen.columns if c.startswith("final_weight/") and chosen[c].notna().any()]
+    chosen = evaluated(trials)
+    chosen = chosen[(chosen["method"] == method) & (chosen["holdout"] != "-")]
+    weights = [c for c in chosen.columns if c.startswith(f"{Metric.FINAL_WEIGHT}/") and chosen[c].notna().any()]
     if chosen.empty or not weights:
         return pd.DataFrame()
     means = chosen.groupby("holdout")[weights].mean().T
     means.index = pd.Index([w.split("/", 1)[1] for w in means.index], name="training corpus")
+    means = means.sort_index()
+    means.columns.name = None
     means["Avg"] = means.mean(axis=1, skipna=True)
     return means
 
 
-def paired_differences(trials: pd.DataFrame, baseline: str = "ce", confidence: float = 0.95) -> pd.DataFrame:
-    """Test UA of each method minus the baseline's, paired by (held-out corpus, seed), with a t interval.
+def lambda_sweep(trials: pd.DataFrame, method: str = "cww", name: str = "lambda_w") -> pd.DataFrame:
+    """Per value of hyperparameter ``name`` (λ_W) and held-out corpus: mean validation and test UA (%) (Fig. 2).
 
-    Both sides use their own validation-selected configuration. Differences in UA points (%).
+    Every finished outer trial of ``method`` counts, not only the selected configuration. ``selected``
+    marks, per held-out corpus, the value of the configuration each study's own selection picked.
     """
-    chosen = selected_trials(trials)
-    chosen = chosen[~chosen["method"].str.startswith("within:")]
-    base = chosen[chosen["method"] == baseline].set_index(["holdout", "seed"])["test_ua"]
-    rows = []
-    for method in _ordered(chosen["method"].unique()):
-        if method == baseline:
-            continue
-        other = chosen[chosen["method"] == method].set_index(["holdout", "seed"])["test_ua"]
-        diff = (100 * (other - base)).dropna()
-        n = len(diff)
-        if n == 0:
-            continue
-        mean = float(diff.mean())
-        half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-        rows.append({"method": method, "baseline": baseline, "pairs": n, "mean_diff": mean,
-                     "ci_low": mean - half, "ci_high": mean + half,
-                     "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())})
-    return pd.DataFrame(rows, columns=["method", "baseline", "pairs", "mean_diff", "ci_low", "ci_high", "wins",
-                                       "losses"])
-
-
-def lambda_sweep(trials: pd.DataFrame, method: str = "cww") -> pd.DataFrame:
-    """Per λ_W and held-out corpus: mean validation and test UA (%) over the finished seeds (Fig. 2's data).
-
-    Every finished trial of ``method`` counts, not only the selected configuration. The ``selected``
-    column marks, per held-out corpus, the λ_W that the mean validation UA picks.
-    """
-    runs = trials[(trials["method"] == method) & trials["finished"].astype(bool)]
-    if "lambda_w" not in runs or runs["lambda_w"].nunique() < 2:
-        return pd.DataFrame(columns=["lambda_w", "holdout", "valid_ua", "test_ua", "seeds", "selected"])
-    sweep = (runs.groupby(["lambda_w", "holdout"])
+    columns = [name, "holdout", "valid_ua", "test_ua", "seeds", "selected"]
+    runs = trials[(trials["method"] == method) & trials["finished"].astype(bool) & trials["fold"].isna()]
+    if name not in runs or runs[name].nunique() < 2:
+        return pd.DataFrame(columns=columns)
+    sweep = (runs.groupby([name, "holdout"])
              .agg(valid_ua=("valid_ua", "mean"), test_ua=("test_ua", "mean"), seeds=("seed", "nunique"))
              .reset_index())
     sweep[["valid_ua", "test_ua"]] *= 100
-    best = sweep.loc[sweep.groupby("holdout")["valid_ua"].idxmax()]
-    sweep["selected"] = sweep.index.isin(best.index)
-    return sweep
+    picked = set()
+    for strategy, study in studies(trials[trials["method"] == method]):
+        config = choose(study, strategy)
+        of_config = study.loc[study["config"] == config, name].dropna()
+        if config is not None and not of_config.empty:
+            picked.add((of_config.iloc[0], study["holdout"].iloc[0]))
+    sweep["selected"] = [(v, h) in picked for v, h in zip(sweep[name], sweep["holdout"], strict=True)]
+    return sweep[columns]

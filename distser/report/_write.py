@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
+from distser.define import EXPERIMENT, Role, Tag
 from distser.learning import TABLE2_METHODS
-from distser.search._tracking import ROLE_TAG, SEARCH_TAG
+from distser.search import STRATEGIES
 
-from ._figures import figure1, figure2
-from ._tables import lambda_sweep, paired_differences, table2, table2_wide, table3
+from ._collect import _client, _experiment_id, _search_runs
+from ._figures import figure1, figure2, figure_weights
+from ._stats import HELD_OUT, RESAMPLES, paired_differences, paired_wide
+from ._tables import (
+    TEST_ONLY,
+    lambda_sweep,
+    oracle,
+    oracle_wide,
+    selections,
+    table2,
+    table2_wide,
+    table3,
+    weighting_methods,
+)
+
+#: Below this many held-out corpora, the report says that the bootstrap interval of Avg is too narrow.
+FEW_CORPORA = 4
 
 
 def markdown_table(frame: pd.DataFrame, index: bool = True) -> str:
-    """A GitHub Markdown table of ``frame`` (pandas' ``to_markdown`` would need tabulate)."""
+    """A GitHub Markdown table of ``frame`` (pandas' ``to_markdown`` would need tabulate).
+
+    Example:
+        >>> print(markdown_table(pd.DataFrame({"a": [1.234], "b": ["x"]}), index=False))
+        | a | b |
+        | --- | --- |
+        | 1.23 | x |
+    """
     table = frame.reset_index() if index else frame
     header = [str(c) for c in table.columns]
     rows = [[("–" if v != v else f"{v:.2f}") if isinstance(v, float) else str(v)  # v != v: NaN
@@ -23,54 +46,119 @@ def markdown_table(frame: pd.DataFrame, index: bool = True) -> str:
     return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, ["---"] * len(header), *rows])
 
 
-def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser results",
-                 sweep: pd.DataFrame | None = None) -> list[Path]:
-    """Tables 2 and 3, the paired differences against ``ce`` and Figures 1 and 2 under ``out``.
+def describe_config(config: str) -> str:
+    """A configuration key as ``name=value`` pairs (numbers to 4 significant digits).
 
-    ``sweep``: trials of a λ_W sweep (e.g. ``search.py --method cww --grid``) kept apart from ``trials``
-    so that Table 2's cww row stays the configuration its own search selected; they draw Figure 2 and
-    its table. Without it, Figure 2 uses the cww trials of ``trials``.
+    Example:
+        >>> describe_config('{"cww_signal": "train-ua", "lambda_w": 4.0}'), describe_config("{}")
+        ('cww_signal=train-ua lambda_w=4', '–')
+    """
+    values = json.loads(config) if config else {}
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()) or "–"
+
+
+def _counts(trials: pd.DataFrame) -> str:
+    finished = int(trials["finished"].sum())
+    stopped = trials["stopped_by"] if "stopped_by" in trials else pd.Series(dtype=object)
+    asha, failed = int((stopped == "asha").sum()), int((stopped == "error").sum())
+    return f"{len(trials)} trials: {finished} trained to their end, {asha} stopped by ASHA, {failed} failed"
+
+
+def _selected_table(picked: pd.DataFrame) -> pd.DataFrame:
+    columns = {"method": "method", "holdout": "held out", "plan": "plan", "selection": "selection",
+               "configs_tried": "configs tried", "seeds": "seeds", "score_mean": "score",
+               "config": "configuration"}
+    table = picked[[c for c in columns if c in picked]].rename(columns=columns)
+    table["configuration"] = table["configuration"].map(describe_config)
+    return table
+
+
+def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser results",
+                 sweep: pd.DataFrame | None = None, histories: pd.DataFrame | None = None,
+                 baseline: str = "ce", resamples: int = RESAMPLES) -> list[Path]:
+    """Every table and figure of the report under ``out`` (created); returns the files written.
+
+    ``sweep``: trials of a λ_W sweep (e.g. ``distser search --method cww --grid``) kept apart from
+    ``trials`` so that Table 2's cww row stays the configuration its own search selected; they draw
+    Figure 2 and its table. ``histories``: :func:`~distser.report.weight_histories` of the evaluated
+    trials of weighting methods (the corpus weights figure; none without them).
     """
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
+    def csv(frame: pd.DataFrame, name: str, index: bool = False) -> None:
+        frame.to_csv(out / name, index=index)
+        written.append(out / name)
+
     long = table2(trials)
     wide = table2_wide(long)
-    long.to_csv(out / "table2.csv", index=False)
-    weights = table3(trials)
-    if not weights.empty:
-        weights.to_csv(out / "table3.csv")
-    paired = paired_differences(trials)
-    paired.to_csv(out / "paired_differences.csv", index=False)
-    written += [out / "table2.csv", out / "paired_differences.csv"]
-    if not weights.empty:
-        written.append(out / "table3.csv")
+    csv(long, "table2.csv")
+    picked = selections(trials)
+    csv(picked, "selected.csv")
+    paired = paired_differences(trials, baseline, resamples=resamples)
+    csv(paired, "paired_differences.csv")
+    best = oracle(trials)
+    if not best.empty:
+        csv(best, "oracle.csv")
+    weighting = weighting_methods(trials)
+    weights = {m: table3(trials, m) for m in weighting}
+    weights = {m: w for m, w in weights.items() if not w.empty}
+    if weights:
+        csv(pd.concat([w.reset_index().assign(method=m) for m, w in weights.items()], ignore_index=True)
+            .pipe(lambda f: f[["method", *(c for c in f.columns if c != "method")]]), "table3.csv")
     per_lambda = lambda_sweep(trials if sweep is None else sweep)
     if not per_lambda.empty:
-        per_lambda.to_csv(out / "lambda_sweep.csv", index=False)
-        written.append(out / "lambda_sweep.csv")
+        csv(per_lambda, "lambda_sweep.csv")
 
-    figures = [figure1(trials, out / "figure1.png"), figure2(trials, out / "figure2.png", sweep=sweep)]
+    figures = [figure1(trials, out / "figure1.png"), figure2(trials, out / "figure2.png", sweep=sweep),
+               figure_weights(histories, out / "weights.png") if histories is not None else None]
     written += [f for f in figures if f is not None]
 
     searches = sorted(set(trials["search"]) | (set() if sweep is None else set(sweep["search"])))
     counted = trials if sweep is None else pd.concat([trials, sweep])
-    lines = [f"# {title}", "",
-             f"Searches: {', '.join(searches)}; {len(counted)} trials, "
-             f"{int(counted['finished'].sum())} trained to their end.", "",
-             "## Table 2: test UA (%) of the validation-selected configuration, mean ± std over seeds", "",
-             markdown_table(wide), ""]
+    used = sorted(set(picked["selection"])) if not picked.empty else []
+    lines = [f"# {title}", "", f"Searches: {', '.join(searches)}; {_counts(counted)}.", ""]
+    lines += [f"Selection: **{name}**: {STRATEGIES[name].description}." for name in used] + [""]
+    lines += [f"## Table 2: test UA (%) of the selected configuration ({', '.join(used) or '–'}), "
+              "mean ± std over seeds", "", markdown_table(wide) if not wide.empty else "(no finished trials)", ""]
+    if (long["kind"] == "test-only").any():
+        lines += [f"`<corpus>{TEST_ONLY}`: a corpus never trained, validated or selected on; the mean over the "
+                  "method's held-out corpora of the selected configuration's test UA on it. Avg: the mean over "
+                  "held-out corpora.", ""]
     absent = [m for m in TABLE2_METHODS if m not in set(trials["method"])]
     if absent:
         lines += [f"Table 2 methods without runs here: {', '.join(absent)}.", ""]
-    if not weights.empty:
-        lines += ["## Table 3: corpus-wise weights of the last epoch (cww)", "",
-                  markdown_table(weights), ""]
-    if not paired.empty:
-        lines += ["## Paired differences against ce (UA points; pairs = held-out corpus × seed; 95 % t interval)", "",
-                  markdown_table(paired, index=False), ""]
+    if not picked.empty:
+        lines += ["## Selected configurations", "",
+                  "score: the strategy's mean score of the configuration (validation data only).", "",
+                  markdown_table(_selected_table(picked), index=False), ""]
+    for target in dict.fromkeys(paired["target"]):
+        what = "the held-out corpus" if target == HELD_OUT else f"{target}{TEST_ONLY}"
+        pair = "held-out corpus" if target == HELD_OUT else "held-out fold"
+        pairs = "held-out corpora" if target == HELD_OUT else "held-out folds"
+        lines += [f"## Paired differences against {baseline}: test UA on {what}, in UA points", "",
+                  f"Unit: a seed within a {pair}; pairs: ({pair}, seed), each method at its own selected "
+                  f"configuration. Per {pair}: mean difference over its seeds, 95 % t interval (n = seeds). "
+                  f"Avg: mean over {pairs} of their mean differences, 95 % hierarchical bootstrap interval "
+                  f"({pairs} resampled, then seeds within each; {resamples:,} resamples). "
+                  "wins/losses: pairs above/below the baseline.", ""]
+        few = int(paired.loc[(paired["target"] == target) & (paired["holdout"] == "Avg"), "corpora"].min())
+        if few < FEW_CORPORA:
+            lines += [f"With {few} {pairs if few > 1 else pair} the bootstrap interval of Avg is too narrow: it "
+                      f"cannot see the spread between {pairs} that were not run; read it as a lower bound of the "
+                      "uncertainty.", ""]
+        lines += [markdown_table(paired_wide(paired, target)), ""]
+    if not best.empty:
+        lines += ["## Oracle (upper bound, not a selection): the configuration with the best mean test UA", "",
+                  "Not a selection: the test corpus itself picks the configuration, so this is an upper bound on "
+                  "what any selection from validation data could reach (train-domain studies that tried more "
+                  "than one configuration). Test UA (%), mean ± std over seeds; gap = oracle − selected.", "",
+                  markdown_table(oracle_wide(best)), ""]
+    for method, table in weights.items():
+        lines += [f"## Table 3: corpus weights at the end of training ({method}), mean over seeds", "",
+                  markdown_table(table), ""]
     if not per_lambda.empty:
-        lines += ["## Figure 2's data: cww test UA (%) per λ_W, mean over seeds (* = λ_W chosen on validation)", "",
+        lines += ["## Figure 2's data: cww test UA (%) per λ_W, mean over seeds (* = λ_W the selection chose)", "",
                   markdown_table(_sweep_wide(per_lambda)), ""]
     for figure in figures:
         if figure is not None:
@@ -81,25 +169,27 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
 
 
 def _sweep_wide(per_lambda: pd.DataFrame) -> pd.DataFrame:
-    """λ_W rows × held-out corpora of test UA, the validation-chosen cell starred, Avg last."""
+    """λ_W rows × held-out corpora of test UA, the selected cell starred, Avg last."""
     cells = per_lambda.assign(cell=[f"{t:.1f}{' *' if chosen else ''}"
                                     for t, chosen in zip(per_lambda["test_ua"], per_lambda["selected"], strict=True)])
     wide = cells.pivot(index="lambda_w", columns="holdout", values="cell")
     wide["Avg"] = per_lambda.groupby("lambda_w")["test_ua"].mean().map(lambda v: f"{v:.1f}")
     chosen = per_lambda[per_lambda["selected"]]
-    wide.loc["selected on validation"] = {**{h: f"{t:.1f}" for h, t in zip(chosen["holdout"], chosen["test_ua"],
-                                                                             strict=True)},
-                                          "Avg": f"{chosen['test_ua'].mean():.1f}"}
+    if not chosen.empty:
+        per_holdout = chosen.groupby("holdout")["test_ua"].mean()
+        wide.loc["selected"] = {**{h: f"{t:.1f}" for h, t in per_holdout.items()},
+                                "Avg": f"{per_holdout.mean():.1f}"}
     wide.index.name = "λ_W"
-    return wide
+    wide.columns.name = None
+    return wide.fillna("–")
 
 
-def log_report(tracking_uri: str, searches: list[str], files: list[Path], experiment: str = "distser") -> None:
+def log_report(tracking_uri: str, searches: list[str], files: list[Path], experiment: str = EXPERIMENT) -> None:
     """Attach the report files to each search's parent run (under ``report/``)."""
-    client = MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
+    client = _client(tracking_uri)
+    experiment_id = _experiment_id(client, tracking_uri, experiment)
     for search in searches:
-        for parent in client.search_runs([found.experiment_id],
-                                         f"tags.`{SEARCH_TAG}` = '{search}' and tags.`{ROLE_TAG}` = 'search'"):
+        for parent in _search_runs(client, experiment_id,
+                                   f"tags.`{Tag.SEARCH}` = '{search}' and tags.`{Tag.ROLE}` = '{Role.SEARCH}'"):
             for path in files:
                 client.log_artifact(parent.info.run_id, str(path), artifact_path="report")
