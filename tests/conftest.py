@@ -31,6 +31,21 @@ def synthetic_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def real_store(shared_corpora, tmp_path_factory, ray_local):
+    """IS10 features of all five shared corpora (3262 files), extracted once per session (slow tests)."""
+    import pandas as pd
+
+    from distser.corpora import load_corpus
+    from distser.features import FeatureStore, extract
+
+    names = ("ravdess", "tess", "savee", "emodb", "librispeech")
+    manifest = pd.concat([load_corpus(name, shared_corpora / name) for name in names], ignore_index=True)
+    folder = tmp_path_factory.mktemp("real-store")
+    report = extract(manifest, folder, num_workers=2, progress=lambda message: None)
+    return FeatureStore(folder), manifest, report
+
+
+@pytest.fixture(scope="session")
 def ray_local():
     """A local Ray instance for the session (2 CPUs), shut down at the end."""
     import ray
@@ -75,6 +90,12 @@ def cli_search(argv: list[str]):
     options = RunOptions(command="distser search " + " ".join(argv))
     config, locations = prepare(given_layers(build_parser().parse_args(argv)), options)
     return config, locations, run_search(config, locations, options)
+
+
+@pytest.fixture(scope="session")
+def search_cli():
+    """:func:`cli_search`: run ``distser search ARGV`` in the test process."""
+    return cli_search
 
 
 @pytest.fixture(scope="session")
