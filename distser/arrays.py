@@ -78,7 +78,8 @@ class Task:
     """Everything one training run needs, as one array set per corpus portion.
 
     ``train`` and ``valid`` have the same keys (the training corpora, in a fixed order). ``test`` is
-    the held-out corpus (None when a model is trained on every corpus of a pool); ``test_only`` are
+    the held-out corpus (None when a model is trained on every corpus of a pool; within-corpus folds
+    test other speakers of their training corpus); ``test_only`` are
     further corpora that are only evaluated, never trained or validated on. ``unlabeled`` is the
     corpus used for pseudo-emotion labels or the autoencoder, if any.
     """
@@ -95,9 +96,6 @@ class Task:
             raise ValueError(f"train corpora {list(self.train)} differ from validation corpora {list(self.valid)}")
         if not self.train:
             raise ValueError("a task needs at least one training corpus")
-        clash = sorted(set(self.tests) & set(self.train))
-        if clash:
-            raise ValueError(f"corpus {clash[0]!r} is both trained on and tested")
 
     @property
     def corpora(self) -> list[str]:
@@ -255,9 +253,6 @@ class IndexedTask:
             raise ValueError("a task needs at least one training corpus")
         if self.holdout is not None and next(iter(self.tests), None) != self.holdout:
             raise ValueError(f"the held-out corpus {self.holdout!r} must be the first of tests {list(self.tests)}")
-        clash = sorted(set(self.tests) & set(self.train))
-        if clash:
-            raise ValueError(f"corpus {clash[0]!r} is both trained on and tested")
 
     @property
     def corpora(self) -> list[str]:
@@ -275,8 +270,9 @@ class IndexedTask:
     def arrays(self, name: str, rows: np.ndarray) -> CorpusArrays:
         """One portion as ordinary, normalised arrays (copies: for small portions and inspection)."""
         table = self.table
+        soft = None if table.soft_labels is None else table.soft_labels[rows]
         return CorpusArrays(name, self.features(rows), table.labels[rows],
-                            None if table.soft_labels is None else table.soft_labels[rows],
+                            None if soft is None or np.isnan(soft).all() else soft,
                             None if table.ids is None else table.ids[rows])
 
     def to_task(self) -> Task:

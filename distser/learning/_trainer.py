@@ -601,6 +601,11 @@ class Trainer:
         self.history.append(record)
         return record
 
+    @property
+    def stopping(self) -> bool:
+        """Whether training ends after the epoch just finished (early stopping or the epoch cap)."""
+        return self._stop_reason() is not None
+
     def _stop_reason(self) -> str | None:
         if self.config.early_stopping and self._bad_epochs >= self.config.patience:
             return "early_stopping"

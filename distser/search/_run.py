@@ -15,6 +15,7 @@ import io
 import logging
 import math
 import os
+import shlex
 import sys
 import time
 import warnings
@@ -155,6 +156,12 @@ def prepare(given: dict[str, Any], options: RunOptions) -> tuple[SearchConfig, L
                               "or start it over with --replace")
     locations = locate(config)
     storage.check_writable()
+    if locations.artifact_location and not storage.is_local:  # MLflow's artifacts go there through its own client
+        missing = storage.artifact_client_error()
+        if missing:
+            raise ConfigError(missing)
+        if storage.uri.startswith("s3://") and storage.endpoint:  # named in the URI's options: MLflow's too
+            os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", storage.endpoint)
     check_tracking(locations.tracking_uri, config.tracking.experiment)
     if locations.optuna_storage and locations.optuna_storage.startswith("sqlite:///"):
         from ._checks import check_sqlite_uri
@@ -179,7 +186,7 @@ def record_text(config: SearchConfig, options: RunOptions) -> str:
 
     header = (f"distser search record: everything that defines search {config.name!r}.\n"
               f"Re-run: distser search --config <this file> --name <new name>; continue: distser search --resume "
-              f"--name {config.name} --storage {config.tracking.storage}\n"
+              f"--name {config.name} --storage {shlex.quote(config.tracking.storage)}\n"
               f"created {time.strftime('%Y-%m-%d %H:%M:%S')} by: {options.command or 'distser search'}\n"
               f"commit {git_commit()}")
     return dump_toml(config, header=header)
@@ -412,8 +419,8 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
         pruned = tracker.prune_orphans(set(trials["trial_id"]))
         if pruned:
             _say(f"removed {pruned} MLflow runs of trials lost when the driver was killed (re-run on resume)")
-        summary = pd.concat([select(trials[trials["study"] == spec.id], spec.selection) for spec in specs],
-                            ignore_index=True)
+        summary = _combine_folds(pd.concat([select(trials[trials["study"] == spec.id], spec.selection)
+                                            for spec in specs], ignore_index=True))
         failed = _failed_studies(specs, trials)
         text = format_summary(summary, config.study.eval_seeds or config.study.seeds)
         log_summary(tracker, summary, text)
@@ -447,9 +454,10 @@ def _tuner(config: SearchConfig, locations: Locations, options: RunOptions, spec
     trainable = _trainable(shared, config.resources.cpus_per_trial)
     storage = locations.storage
     fs = None if storage.is_local else storage.filesystem
-    if options.resume and tune.Tuner.can_restore(search_dir, storage_filesystem=fs):
+    experiment = search_dir if fs is None else storage.fs_path(config.name)  # with a filesystem: its path, no URI
+    if options.resume and tune.Tuner.can_restore(experiment, storage_filesystem=fs):
         _say(f"resuming {config.name} from {search_dir}")
-        return tune.Tuner.restore(search_dir, trainable=trainable, resume_unfinished=True, resume_errored=True,
+        return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=True,
                                   storage_filesystem=fs)
     searcher = StudiesSearcher(specs, search=config.name, optuna_storage=locations.optuna_storage,
                                sampler_seed=config.study.sampler_seed)
@@ -471,6 +479,23 @@ def _tuner(config: SearchConfig, locations: Locations, options: RunOptions, spec
             verbose=1 if options.verbose else 0,
         ),
     )
+
+
+def _combine_folds(summary: pd.DataFrame) -> pd.DataFrame:
+    """Within-corpus folds of one corpus are separate studies: one summary row per (method, corpus).
+
+    Means of the folds' values; the fold's selected configurations may differ ("per fold").
+    """
+    keys = ["method", "holdout", "selection"]
+    if summary.empty or not summary.duplicated(keys).any():
+        return summary
+    numeric = [c for c in summary.columns if c not in keys and c != "config"]
+    combined = summary.groupby(keys, sort=False)[numeric].mean().reset_index()
+    combined["config"] = summary.groupby(keys, sort=False)["config"].agg(
+        lambda c: c.iloc[0] if c.nunique() == 1 else "(per fold)").to_numpy()
+    combined[["seeds", "configs_tried"]] = summary.groupby(keys, sort=False)[["seeds", "configs_tried"]].agg(
+        {"seeds": "min", "configs_tried": "sum"}).to_numpy()
+    return combined[summary.columns]
 
 
 def _corpora_needed(config: SearchConfig, store: FeatureStore) -> list[str] | None:

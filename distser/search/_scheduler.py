@@ -3,7 +3,13 @@
 Tune has one scheduler per experiment, but studies must not compete: a trial of one held-out
 corpus or method is only compared with trials of its own study (validation UAs of different
 training pools are not comparable). This scheduler keeps one ASHA per study and routes each trial to
-its own; final-phase trials (completion, retraining on the pool) are never stopped early.
+its own; final-phase trials (completion, retraining on the pool) are never stopped early, and no trial
+is stopped at the epoch after which it would end anyway.
+
+ASHA ranks every trial by the running best mean validation UA of its training corpora, also under
+leave-one-train-corpus-out, whose selection scores a fold by its held-back corpus: in-domain
+validation is what every strategy may look at during training, and a held-back corpus is scored
+once, at the end, like a test corpus.
 """
 
 from __future__ import annotations
@@ -54,7 +60,8 @@ class PerStudyASHA(FIFOScheduler):
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         asha = self._of(trial)
-        if asha is None or result.get("finished") or "error" in result:
+        # A trial at its last epoch has done all the work: cutting it would only lose its test report.
+        if asha is None or result.get("finished") or result.get("last") or "error" in result:
             return TrialScheduler.CONTINUE
         action = asha.on_trial_result(tune_controller, trial, result)
         if action == TrialScheduler.STOP:

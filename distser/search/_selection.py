@@ -138,7 +138,8 @@ def select(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> p
     if missing:
         raise ValueError(f"trial table lacks columns {sorted(missing)}")
     holdouts = set(trials["holdout"])  # their own test_ua/<corpus> is test_ua: only test-only corpora get columns
-    extra = sorted(c for c in trials.columns if c.startswith("test_ua/") and c.split("/", 1)[1] not in holdouts)
+    extra = sorted(c for c in trials.columns if c.startswith("test_ua/") and c.split("/", 1)[1] not in holdouts
+                   and trials[c].notna().any())
     rows = []
     for (method, holdout), study in trials.groupby(["method", "holdout"], sort=True):
         config = choose(study, strategy)

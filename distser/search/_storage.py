@@ -2,6 +2,11 @@
 
 The same filesystems Ray Tune uses for its experiment folders: a path is never turned into a local
 path by accident (``s3://bucket/x`` stays a bucket, not ``./s3:/bucket/x``).
+
+An S3-compatible store that is not AWS is reached either through the environment (``AWS_ENDPOINT_URL``,
+which pyarrow, Ray's workers and MLflow's boto3 all read) or through pyarrow's URI options, e.g.
+``s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http``: the options configure the
+filesystem (which Tune hands to its trials) and are kept out of the URIs of the files under the root.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import posixpath
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, unquote
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -23,27 +29,35 @@ class Storage:
     """A storage root: ``uri`` as given (made absolute for local paths), its filesystem and path in it.
 
     Example:
-        >>> Storage.of("runs").is_local, Storage.of("s3://bucket/x").uri
+        >>> Storage.of("runs").is_local, Storage.of("s3://bucket/x?region=us-east-1").uri
         (True, 's3://bucket/x')
     """
 
     uri: str
     filesystem: pafs.FileSystem
     path: str
+    options: str = ""  # pyarrow's URI options (``endpoint_override=...``), not part of ``uri``
 
     @classmethod
     def of(cls, location: str) -> Storage:
+        """The storage at ``location``.
+
+        Example:
+            >>> Storage.of("file:///tmp/runs/").path, Storage.of("s3://b/x/?region=eu-west-1").uri_of("a")
+            ('/tmp/runs', 's3://b/x/a')
+        """
         if "://" not in location:
             path = str(Path(location).expanduser().resolve())
             return cls(path, pafs.LocalFileSystem(), path)
-        if location.startswith("file://"):
-            path = location.removeprefix("file://")
-            return cls(location, pafs.LocalFileSystem(), path)
+        if location.startswith("file://"):  # file:///abs/path (file://localhost/abs/path is one too)
+            path = str(Path(unquote(location.removeprefix("file://").removeprefix("localhost"))).resolve())
+            return cls(Path(path).as_uri(), pafs.LocalFileSystem(), path)
+        base, _, options = location.partition("?")
         try:
             filesystem, path = pafs.FileSystem.from_uri(location)
         except (pa.ArrowException, ValueError, OSError) as error:  # unknown scheme, bad bucket name...
             raise ConfigError(f"--storage {location!r}: {error}") from None
-        return cls(location.rstrip("/"), filesystem, path.rstrip("/"))
+        return cls(base.rstrip("/"), filesystem, path.rstrip("/"), options)
 
     @property
     def is_local(self) -> bool:
@@ -56,11 +70,40 @@ class Storage:
         return Path(self.path)
 
     def uri_of(self, *parts: str) -> str:
-        """The URI (or absolute path) of a file or folder under the root."""
+        """The URI (or absolute path) of a file or folder under the root (without the URI's options)."""
         return posixpath.join(self.uri, *parts) if not self.is_local else str(Path(self.path, *parts))
 
-    def _path(self, *parts: str) -> str:
+    def fs_path(self, *parts: str) -> str:
+        """The path of a file or folder under the root on :attr:`filesystem` (``bucket/key``: no scheme)."""
         return posixpath.join(self.path, *parts)
+
+    _path = fs_path
+
+    @property
+    def endpoint(self) -> str | None:
+        """The endpoint URL the URI's options name (``endpoint_override``, ``scheme``), if any.
+
+        Example:
+            >>> Storage.of("s3://b/x?endpoint_override=127.0.0.1:9000&scheme=http").endpoint
+            'http://127.0.0.1:9000'
+        """
+        options = {key: values[-1] for key, values in parse_qs(self.options).items()}
+        endpoint = options.get("endpoint_override")
+        if not endpoint or "://" in endpoint:
+            return endpoint or None
+        return f"{options.get('scheme', 'https')}://{endpoint}"
+
+    def artifact_client_error(self) -> str | None:
+        """Why MLflow could not keep artifacts under this storage (its client library is missing), or None."""
+        import importlib.util
+
+        needs = {"s3": ("boto3", "boto3"), "gs": ("google.cloud.storage", "google-cloud-storage")}
+        scheme = self.uri.partition("://")[0]
+        module, package = needs.get(scheme, (None, None))
+        if module is None or importlib.util.find_spec(module.partition(".")[0]) is not None:
+            return None
+        return (f"--storage {self.uri}: MLflow writes its artifacts there through {package}, which is not installed "
+                f"(pip install {package}), or pass a tracking server (--tracking-uri http://...) with its own store")
 
     def exists(self, *parts: str) -> bool:
         return self.filesystem.get_file_info(self._path(*parts)).type != pafs.FileType.NotFound

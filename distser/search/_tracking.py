@@ -244,11 +244,12 @@ class MLflowTrialCallback(Callback):
 
     def _log_final(self, run_id: str, result: dict) -> None:
         final = result["final"]
-        now = int(time.time() * 1000)
+        now, step = int(time.time() * 1000), int(result.get(Metric.EPOCH, 0))
         metrics = {Metric.SCORE: result[Metric.SCORE], **final}
-        # One transaction for all of them: separate log_metric calls cost ~10 ms each on SQLite.
+        # One transaction for all of them: separate log_metric calls cost ~10 ms each on SQLite. At the last
+        # epoch's step, so MLflow's "latest" value of a metric logged every epoch too is the final one.
         self.tracker.client.log_batch(
-            run_id, metrics=[MlflowMetric(k, float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)],
+            run_id, metrics=[MlflowMetric(k, float(v), now, step) for k, v in metrics.items() if math.isfinite(v)],
             tags=[RunTag(Tag.STOP_REASON, str(result.get("stop_reason")))])
         weights = {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(f"{Metric.FINAL_WEIGHT}/")}
         self.tracker.client.log_dict(run_id, {"confusion": result.get("confusion", {}), "corpus_weights": weights},

@@ -7,8 +7,9 @@ the report (names in :mod:`distser.define`):
   trains on), ``holdout`` (the study's held-out corpus), ``fold`` (the training corpus held back by
   leave-one-train-corpus-out, else None), ``seed``, ``params`` (every hyperparameter of the method),
   ``training`` (trainer settings), ``config`` (the configuration's key) and ``selection``;
-- every **epoch** it reports ``epoch``, ``best_mean_valid_ua`` (ASHA's metric) and ``metrics``: the
-  epoch record's every value (:meth:`~distser.learning.EpochRecord.flat`), logged as they are;
+- every **epoch** it reports ``epoch``, ``best_mean_valid_ua`` (ASHA's metric), ``last`` (training ends
+  after this epoch) and ``metrics``: the epoch record's every value
+  (:meth:`~distser.learning.EpochRecord.flat`), logged as they are;
 - at its **end** it reports ``finished = 1``, ``score`` (what its study's selection ranks by) and
   ``final``: test metrics of every test corpus, the final corpus weights, the best epoch; plus the
   confusion matrices and a checkpoint holding the best epoch's weights (``best_model.pt``).
@@ -69,8 +70,9 @@ class _ReportEveryEpoch:
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
         from ray import tune
 
+        # "last": the trainer stops after this epoch; ASHA must let it report its test metrics.
         report = {Metric.EPOCH: record.epoch, Metric.VALID: record.best_mean_valid_ua, "metrics": record.flat(),
-                  "node_id": _node_id()}
+                  "last": trainer.stopping, "node_id": _node_id()}
         if time.monotonic() - self.last < self.seconds:
             tune.report(report)
             return

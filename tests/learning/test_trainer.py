@@ -393,3 +393,20 @@ def test_checkpoint_rejects_a_different_run(task, tmp_path):
     # run-length settings may change on resume
     longer = Trainer(task, _cfg(method="cww", max_epochs=2)).fit(resume_from=path)
     assert len(longer.history) == 2
+
+
+def test_a_within_corpus_fold_tests_other_speakers_of_its_training_corpus(task):
+    same = replace(task, test=replace(task.test, name="a"))  # train on a, test on a's other speakers
+    result = train(same, _cfg(method="ce", max_epochs=1))
+    assert list(result.tests) == ["a"] and 0 <= result.test_ua <= 1
+
+
+def test_the_trainer_says_when_an_epoch_is_its_last(task):
+    seen = []
+
+    class Watch:
+        def on_epoch_end(self, trainer, record):
+            seen.append(trainer.stopping)
+
+    train(task, _cfg(method="ce", max_epochs=3, early_stopping=False), callbacks=[Watch()])
+    assert seen == [False, False, True]

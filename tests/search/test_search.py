@@ -122,3 +122,15 @@ def test_artifacts_stay_under_the_storage(finished_search):
     # Trials' checkpoints (the best epoch's weights) are gone once the selected model is logged.
     search_dir = locations.storage.local_path / config.name
     assert list(search_dir.glob("trial-*")) and not list(search_dir.glob("trial-*/checkpoint_*"))
+
+
+@pytest.mark.slow
+def test_a_within_corpus_search_summarises_its_folds(tmp_path, ray_local, search_cli):
+    config, locations, summary = search_cli([
+        "--protocol", "within", "--method", "ce", "--mode", "paper", "--holdout", "iemocap", "--seeds", "1",
+        "--max-epochs", "2", "--synthetic-scale", "0.02", "--storage", str(tmp_path), "--name", "within",
+        "--no-register"])
+    assert len(summary) == 1 and summary.iloc[0]["holdout"] == "iemocap"  # 10 folds (speakers), one row
+    client, children = _runs(config, locations, "trial")
+    assert len(children) == 10 and {c.data.params["plan"] for c in children} == {
+        f"within-iemocap-fold{k}" for k in range(10)}

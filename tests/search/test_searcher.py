@@ -212,3 +212,23 @@ def test_the_first_proposal_can_be_the_defaults():
     order = _Loop(searcher).run(lambda tid, c: {"score": 0.5})
     assert order[0][1]["params"]["lambda_w"] == 4.0 and order[1][1]["params"]["lambda_w"] == 4.0
     assert len({c["params"]["lambda_w"] for _, c in order}) == 3
+
+
+def test_asha_never_cuts_a_trial_at_its_last_epoch():
+    scheduler = PerStudyASHA({"x"}, max_epochs=3, grace_period=5, reduction_factor=2)
+
+    class Trial:
+        def __init__(self, trial_id):
+            self.trial_id, self.config = trial_id, {"study": "x", "phase": "search"}
+
+    good, bad = Trial("good"), Trial("bad")
+    for trial in (good, bad):
+        scheduler.on_trial_add(None, trial)
+    for epoch in (1, 2):
+        for trial, value in ((good, 0.9), (bad, 0.1)):
+            assert scheduler.on_trial_result(None, trial, {"epoch": epoch, "best_mean_valid_ua": value}) == "CONTINUE"
+    assert scheduler.on_trial_result(None, good, {"epoch": 3, "best_mean_valid_ua": 0.9}) == "CONTINUE"
+    # the rung at epoch 3 (grace period capped at max_epochs) would cut "bad", but it has trained every epoch
+    last = {"epoch": 3, "best_mean_valid_ua": 0.1, "last": True}
+    assert scheduler.on_trial_result(None, bad, last) == "CONTINUE"
+    assert scheduler.on_trial_result(None, bad, {**last, "last": False}) == "STOP"
