@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/asha_vs_grid.py --store features [--holdout emodb] [--samples 10]
 
-Runs, in one process and on the same data, ``search.py --grid`` (λ_W × λ_L, 25 points, every trial to
-its own early stop) and ``search.py`` (Optuna proposals, ASHA) for method cww+pel, one seed. Each
+Runs, in one process and on the same data, ``distser search --mode grid`` (λ_W × λ_L, 25 points, every
+trial to its own early stop) and ``distser search`` (Optuna proposals, ASHA; the paper's point is not
+enqueued first, so the search starts from nothing) for method cww+pel, one seed. Each
 epoch every trial reports is counted in the order the epochs finished; printed is how many epochs
 each side spent until some trial's running best mean validation UA came within 0.5 UA points of the
 best the grid ever reached, and the search's share of the grid's epochs (target <= 25 %).
@@ -19,22 +20,20 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from distser.search import parse_args
-from distser.search._run import run_search
-from distser.search._tracking import ROLE_TAG, SEARCH_TAG
-
-METRIC = "best_mean_valid_ua"
+from distser.define import Metric, Role, Tag
+from distser.search import configure, run_search
 
 
-def epoch_curve(config) -> list[tuple[int, float]]:
+def epoch_curve(config, locations) -> list[tuple[int, float]]:
     """Every (timestamp, running best mean validation UA) epoch record of the search's trials."""
-    client = MlflowClient(config.resolved_tracking_uri)
-    experiment = client.get_experiment_by_name(config.experiment)
+    client = MlflowClient(locations.tracking_uri)
+    experiment = client.get_experiment_by_name(config.tracking.experiment)
     runs = client.search_runs([experiment.experiment_id],
-                              f"tags.`{SEARCH_TAG}` = '{config.name}' and tags.`{ROLE_TAG}` = 'trial'")
+                              f"tags.`{Tag.SEARCH}` = '{config.name}' and tags.`{Tag.ROLE}` = '{Role.TRIAL}'")
     points = []
     for run in runs:
-        points += [(m.timestamp, m.step, m.value) for m in client.get_metric_history(run.info.run_id, METRIC)]
+        points += [(m.timestamp, m.step, m.value) for m in client.get_metric_history(run.info.run_id, Metric.VALID)
+                   if m.step > 0]
     return [(timestamp, value) for timestamp, _, value in sorted(points)]
 
 
@@ -56,16 +55,18 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     storage = args.storage or Path(tempfile.mkdtemp(prefix="distser-asha-"))
+    # The paper's λ only: the components' other hyperparameters (cww_signal, ...) stay at their defaults.
     common = ["--method", "cww+pel", "--store", str(args.store), "--holdout", args.holdout, "--unlabeled",
               args.unlabeled, "--seeds", "1", "--max-epochs", str(args.max_epochs), "--storage", str(storage),
-              "--quiet"]
+              "--no-register", "--set", "study.start_at_defaults=false", "--set",
+              'study.params={cww_signal = "train-ua", cww_smoothing = 0.0, weight_floor = 0.0}']
 
-    grid = parse_args([*common, "--grid", "--name", "bench-grid"])
-    run_search(grid)
-    search = parse_args([*common, "--samples", str(args.samples), "--name", "bench-optuna-asha"])
-    run_search(search)
+    grid = configure([*common, "--mode", "grid", "--name", "bench-grid"])
+    run_search(*grid)
+    search = configure([*common, "--samples", str(args.samples), "--name", "bench-optuna-asha"])
+    run_search(*search)
 
-    grid_curve, search_curve = epoch_curve(grid), epoch_curve(search)
+    grid_curve, search_curve = epoch_curve(*grid[:2]), epoch_curve(*search[:2])
     grid_best = max(value for _, value in grid_curve)
     target = grid_best - 0.005
     grid_epochs = epochs_to_reach(grid_curve, target)

@@ -7,9 +7,9 @@ exactly ``--epochs`` epochs each (no early stopping, no ASHA), with the same res
 is a sequential Python loop over ``distser.learning.train`` with torch on every core, run before and
 after the search (the search is compared with the mean of the two: the machine is shared and drifts);
 the search side gives each trial every core too (``--cpus-per-trial``), so trials run one after
-another. It is ``run_search``
-(local Ray, Ray Data read, object store, Tune trials with checkpoints, MLflow logging), from start
-to end screen. Printed: wall times and their ratio (target <= 1.10). Default data: the synthetic store.
+another. It is ``distser search`` in-process (local Ray, shards into the object store, one Tune
+experiment with checkpoints, MLflow logging, the selected model registered), from start to end
+screen. Printed: wall times and their ratio (target <= 1.10). Default data: the synthetic store.
 
 With ``--warm`` (as on a cluster brought up with ``ray up``, where Ray and the MLflow store already
 run) Ray is started and the tracking database created before the clock starts; without it the
@@ -30,8 +30,7 @@ import torch
 from distser.features import FeatureStore, TaskLoader, write_synthetic
 from distser.learning import MethodParams, TrainConfig, train
 from distser.protocols import labelled_corpora, loco, unlabeled_corpora
-from distser.search import parse_args
-from distser.search._run import run_search
+from distser.search import configure, run_search
 
 
 def main() -> None:
@@ -66,27 +65,24 @@ def main() -> None:
     print(f"bare loop: {args.trainings} trainings x {args.epochs} epochs in {bare_before:.1f} s "
           f"(torch threads {torch.get_num_threads()})")
 
-    config = parse_args(["--method", "cww", "--paper-params", "--holdout", holdout, "--seeds", str(args.trainings),
-                         "--max-epochs", str(args.epochs), "--no-early-stopping", "--storage", str(work / "runs"),
-                         "--cpus-per-trial", str(torch.get_num_threads()),
-                         "--quiet", *(["--store", str(args.store)] if args.store else [])])
-    config.data.synthetic_scale = 0.05
-    if args.store is None:
-        config.data.store = store.root
+    config, locations, options = configure([
+        "--method", "cww", "--mode", "paper", "--holdout", holdout, "--seeds", str(args.trainings), "--max-epochs",
+        str(args.epochs), "--no-early-stopping", "--storage", str(work / "runs"), "--name", "overhead",
+        "--cpus-per-trial", str(torch.get_num_threads()), "--threads", str(torch.get_num_threads()),
+        "--store", str(store.root)])
     if args.warm:
         import ray
         from mlflow.tracking import MlflowClient
 
         ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
-        (work / "runs").mkdir(parents=True, exist_ok=True)
-        MlflowClient(config.resolved_tracking_uri).search_experiments()  # creates the database
+        MlflowClient(locations.tracking_uri).search_experiments()  # creates the database
     started = time.perf_counter()
-    run_search(config)
+    run_search(config, locations, options)
     searched = time.perf_counter() - started
-    print(f"search.py: {args.trainings} trainings x {args.epochs} epochs in {searched:.1f} s")
-    inside = _time_in_trials(config.search_dir)
+    print(f"distser search: {args.trainings} trainings x {args.epochs} epochs in {searched:.1f} s")
+    inside = _time_in_trials(Path(locations.search_dir(config.name)))
     print(f"  of which inside trials (summed): {inside:.1f} s; "
-          f"outside (Ray Data read, trial start-up, Tune and MLflow bookkeeping): {searched - inside:.1f} s")
+          f"outside (reading shards, trial start-up, Tune and MLflow bookkeeping): {searched - inside:.1f} s")
     bare_after = bare_loop()
     # The machine is shared: the bare loop runs before and after the search, and the search is compared
     # with their mean, so that a slow drift of the machine's speed does not count for or against it.
@@ -99,7 +95,7 @@ def main() -> None:
 def _time_in_trials(search_dir: Path) -> float:
     """Seconds the trials ran (Tune's ``time_total_s`` of each trial's last result, summed)."""
     total = 0.0
-    for results in search_dir.glob("*/trial-*/result.json"):
+    for results in search_dir.glob("trial-*/result.json"):
         lines = [line for line in results.read_text().splitlines() if line.strip()]
         if lines:
             total += json.loads(lines[-1])["time_total_s"]

@@ -84,11 +84,9 @@ def subprocess_env(tmp_path):
 
 def cli_search(argv: list[str]):
     """Run ``distser search ARGV`` in this process (through its parser): (config, locations, summary)."""
-    from distser.search import RunOptions, build_parser, prepare, run_search
-    from distser.search._cli import given_layers
+    from distser.search import configure, run_search
 
-    options = RunOptions(command="distser search " + " ".join(argv))
-    config, locations = prepare(given_layers(build_parser().parse_args(argv)), options)
+    config, locations, options = configure(argv)
     return config, locations, run_search(config, locations, options)
 
 

@@ -7,7 +7,7 @@ Example:
     (['cww+pel-al'], 2)
 """
 
-from ._cli import build_parser, main
+from ._cli import build_parser, configure, main
 from ._config import (
     DataConfig,
     ResourcesConfig,
@@ -34,6 +34,7 @@ __all__ = [
     "TrackingConfig",
     "TrainingConfig",
     "build_parser",
+    "configure",
     "config_key",
     "evaluated_trials",
     "format_summary",

@@ -184,22 +184,35 @@ def given_layers(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def configure(argv: list[str]):
+    """``distser search ARGV`` up to the start: (config, locations, options), checked; nothing runs yet.
+
+    For scripts and benchmarks: ``run_search(*configure([...]))`` runs it.
+
+    Example:
+        >>> config, locations, options = configure(["--method", "ce", "--storage", "/tmp/x"])  # doctest: +SKIP
+    """
+    from ._run import RunOptions, prepare
+
+    args = build_parser().parse_args(argv)
+    options = RunOptions(resume=getattr(args, "resume", False), replace=getattr(args, "replace", False),
+                         verbose=getattr(args, "verbose", 0) or 0, command=shlex.join(["distser", "search", *argv]))
+    config, locations = prepare(given_layers(args), options)
+    return config, locations, options
+
+
 def main(argv: list[str] | None = None) -> int:
-    from ._run import RunOptions, prepare, run_search
+    from ._run import run_search
 
     arguments = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(arguments)
-    options = RunOptions(resume=getattr(args, "resume", False), replace=getattr(args, "replace", False),
-                         verbose=getattr(args, "verbose", 0) or 0,
-                         command=shlex.join(["distser", "search", *arguments]))
     try:
-        given = given_layers(args)
+        args = build_parser().parse_args(arguments)
         if getattr(args, "print_config", False):
             from distser.config import build
 
-            print(dump_toml(build(SearchConfig, [given])), end="")
+            print(dump_toml(build(SearchConfig, [given_layers(args)])), end="")
             return 0
-        config, locations = prepare(given, options)
+        config, locations, options = configure(arguments)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
