@@ -63,38 +63,37 @@ def browser() -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def ui_search(browser, tmp_path_factory):
-    """A real small search (2 λ proposals x 2 seeds, 4 epochs): (config, parent run, child runs in start order).
+    """A real small search (2 λ proposals x 2 seeds, 4 epochs): (tracking URI, parent run, child runs in start order).
 
-    Seeds of the selected proposal that ASHA cut short are trained to their end afterwards (a `--completion`
-    study), so there are 4 child runs or a few more.
+    Seeds of the selected proposal that ASHA cut short are trained to their end afterwards (its final
+    phase), so there are 4 child runs or a few more.
     """
     import ray
     from mlflow.tracking import MlflowClient
 
-    from distser.search import parse_args
-    from distser.search._run import run_search
+    from distser.search import configure, run_search
 
     storage = tmp_path_factory.mktemp("search-ui")
-    config = parse_args(["--method", "cww+pel", "--holdout", "iemocap", "--seeds", "2", "--samples", "2",
-                         "--max-epochs", "4", "--synthetic-scale", "0.02", "--storage", str(storage),
-                         "--name", SEARCH_NAME, "--quiet"])
+    config, locations, options = configure([
+        "--method", "cww+pel", "--holdout", "iemocap", "--seeds", "2", "--samples", "2", "--max-epochs", "4",
+        "--synthetic-scale", "0.02", "--storage", str(storage), "--name", SEARCH_NAME, "--no-register"])
     started_ray = not ray.is_initialized()  # a Ray already up belongs to another fixture: leave it running
     if started_ray:
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        run_search(config)
+        run_search(config, locations, options)
     finally:
         if started_ray:
             ray.shutdown()  # frees the 2 cores for the server and the browser
 
-    client = MlflowClient(config.resolved_tracking_uri)
-    experiment = client.get_experiment_by_name(config.experiment)
+    client = MlflowClient(locations.tracking_uri)
+    experiment = client.get_experiment_by_name(config.tracking.experiment)
     where = f"tags.`distser.search` = '{SEARCH_NAME}'"
     parents = client.search_runs([experiment.experiment_id], f"{where} and tags.`distser.role` = 'search'")
     children = client.search_runs([experiment.experiment_id], f"{where} and tags.`distser.role` = 'trial'",
                                   order_by=["attributes.start_time ASC"])
     assert len(parents) == 1 and len(children) >= 4
-    return config, parents[0], children
+    return locations.tracking_uri, parents[0], children
 
 
 def _free_port() -> int:
@@ -106,12 +105,12 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def mlflow_ui(ui_search, tmp_path_factory):
     """`mlflow ui` on a free port of 127.0.0.1 serving the search's store; its base URL. Killed at the end."""
-    config = ui_search[0]
+    tracking_uri = ui_search[0]
     workdir = tmp_path_factory.mktemp("mlflow-ui")
     port = _free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_DISABLE_TELEMETRY="true")
     log = workdir / "server.log"
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", config.resolved_tracking_uri,
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri,
                "--default-artifact-root", (workdir / "artifacts").as_uri(),
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with open(log, "wb") as out:
@@ -260,7 +259,7 @@ def test_compare_view_shows_trials_lambdas_and_per_corpus_ua(ui_search, mlflow_u
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    config, parent, children = ui_search
+    _, parent, children = ui_search
     run_ids = [child.info.run_id for child in children]
     experiment_id = children[0].info.experiment_id
     assert {child.data.tags["mlflow.parentRunId"] for child in children} == {parent.info.run_id}
