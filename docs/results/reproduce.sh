@@ -1,27 +1,22 @@
 #!/usr/bin/env bash
 # The public-corpora reproduction behind docs/results: every Table 2 row (soft labels excepted: the
 # public corpora carry no annotator votes), the merged baseline, the λ_W sweep of Figure 2 and the
-# within-corpus row, 5 seeds each, then the report. Run from the repository root after extracting
-# the features (see NOTES.md). Prints the wall time of each step and of the whole.
+# within-corpus row, 5 seeds each, then the report. Each search is an experiment file beside this
+# script. Run from the repository root after extracting the features (see NOTES.md). Prints the wall
+# time of each step and of the whole.
 set -euo pipefail
-PY=${PY:-.venv/bin/python}
+DISTSER=${DISTSER:-.venv/bin/distser}
 STORE=${STORE:-features}
 RUNS=${RUNS:-runs}
-COMMON=(--store "$STORE" --unlabeled librispeech --seeds 5 --max-epochs 100 --storage "$RUNS" --quiet)
+HERE=docs/results
 start=$(date +%s)
 step() { local t=$(date +%s); "$@"; echo "== $(( $(date +%s) - t )) s: $*"; }
+search() { step "$DISTSER" search --config "$HERE/$1.toml" --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""; }
 
-# Table 2, LOCO rows at the paper's hyperparameters (λ_W = 4, λ_L = 0.001), and the merged baseline.
-step "$PY" tune/search.py --name public-table2 --paper-params "${COMMON[@]}" \
-    --method ce --method unsup --method ls --method unigram --method focal --method cp \
-    --method pel-nl --method pel-al --method cww --method cww+unsup --method cww+unigram \
-    --method cww+pel-al --method merged
-# Figure 2: CWW over the paper's λ_W grid {1, ..., 5}.
-step "$PY" tune/search.py --name public-lambda-w --method cww --grid "${COMMON[@]}"
-# Table 2's first row: within-corpus CE (§3.2: speaker-disjoint folds, TESS word-disjoint).
-step "$PY" tune/search.py --name public-within --protocol within --method ce --paper-params "${COMMON[@]}"
+search table2      # Table 2, LOCO rows at the paper's hyperparameters, and the merged baseline
+search lambda-w    # Figure 2: cww over the paper's λ_W grid
+search within      # Table 2's first row: within-corpus ce
 
-step "$PY" tune/report.py --search public-table2 --search public-within --sweep public-lambda-w \
-    --tracking-uri "sqlite:///$RUNS/mlflow.db" --out docs/results \
-    --title "Public corpora (RAVDESS, TESS, SAVEE, EmoDB; LibriSpeech unlabeled), IS10, 5 seeds"
+step "$DISTSER" report --search public-table2 --search public-within --sweep public-lambda-w --storage "$RUNS" \
+    --out "$HERE" --title "Public corpora (RAVDESS, TESS, SAVEE, EmoDB; LibriSpeech unlabeled), IS10, 5 seeds"
 echo "== whole reproduction: $(( $(date +%s) - start )) s"
