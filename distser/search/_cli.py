@@ -19,7 +19,7 @@ from distser.config import ConfigError, dump_toml, load_toml, merge, nest, parse
 from ._config import MODES, PROTOCOLS, TRAINING_SPACE, SearchConfig
 
 EPILOG = """examples:
-  distser search --method cww+pel                          # embedded synthetic corpora, local Ray
+  distser search                                           # ce vs cww+pel on the embedded synthetic corpora
   distser search --config experiments/table2.toml          # an experiment file (every setting)
   distser search --method ce --method cww --store features --train-corpora ravdess,tess,savee \\
       --test-corpus emodb                                  # LOCO over three corpora, EmoDB only tested
@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     what = parser.add_argument_group("what to search")
     what.add_argument("--method", action="append", dest="methods", metavar="METHOD",
-                      help="training method, e.g. ce, cww, dro, cww+pel, cww+unigram (repeatable; default cww+pel)")
+                      help="training method, e.g. ce, cww, dro, cww+pel, cww+unigram (repeatable; default: ce and "
+                      "cww+pel)")
     what.add_argument("--mode", choices=MODES,
                       help="search: Optuna + ASHA (default); grid: the paper's λ grid; paper: the paper's values")
     what.add_argument("--grid", action="store_const", const="grid", dest="mode", help="same as --mode grid")

@@ -94,7 +94,7 @@ class StudyConfig:
     the searched ranges), so the published configuration is always among the candidates.
     """
 
-    methods: list[str] = field(default_factory=lambda: ["cww+pel-al"])
+    methods: list[str] = field(default_factory=lambda: ["ce", "cww+pel-al"])  # the baseline and the paper's
     seeds: int = 5
     eval_seeds: int | None = None
     samples: int = 4
@@ -242,9 +242,9 @@ class SearchConfig:
     """A whole search: what ``distser search --config FILE`` reads and ``--print-config`` writes.
 
     Example:
-        >>> config = SearchConfig(study=StudyConfig(methods=["cww+pel"]))
+        >>> config = SearchConfig()
         >>> config.study.methods, config.training.max_epochs
-        (['cww+pel-al'], 100)
+        (['ce', 'cww+pel-al'], 100)
     """
 
     name: str | None = None
