@@ -134,3 +134,17 @@ def test_a_within_corpus_search_summarises_its_folds(tmp_path, ray_local, search
     client, children = _runs(config, locations, "trial")
     assert len(children) == 10 and {c.data.params["plan"] for c in children} == {
         f"within-iemocap-fold{k}" for k in range(10)}
+
+
+def test_optuna_studies_are_stored_beside_mlflow_for_the_dashboard_and_importances(finished_search):
+    import optuna
+
+    config, locations, _ = finished_search
+    assert locations.optuna_storage == f"sqlite:///{locations.storage.local_path / 'optuna.db'}"
+    names = [s.study_name for s in optuna.get_all_study_summaries(locations.optuna_storage)]
+    assert names == [f"{config.name}/cww+pel-al--loco-iemocap"]
+    study = optuna.load_study(study_name=names[0], storage=locations.optuna_storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert study.trials[0].params["lambda_w"] == 4.0  # the paper's configuration first
+    importances = optuna.importance.get_param_importances(study)
+    assert set(importances) <= {"lambda_w", "lambda_l", "cww_signal", "cww_smoothing", "weight_floor"}
