@@ -378,11 +378,7 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
         _delete_optuna_studies(locations.optuna_storage, config.name)
         if removed:
             _say(f"--replace: deleted the {removed} MLflow runs and the Tune results of the earlier {config.name!r}")
-    if options.resume:
-        record = locations.storage.read_text(config.name, File.RECORD)
-    else:
-        record = record_text(config, options)
-        locations.storage.write_text(record, config.name, File.RECORD)
+    record = locations.storage.read_text(config.name, File.RECORD) if options.resume else record_text(config, options)
 
     if not ray.is_initialized():
         address = config.resources.address or os.environ.get("RAY_ADDRESS")
@@ -402,6 +398,8 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
         if recorded and recorded != fingerprint:
             raise ConfigError(f"--resume {config.name}: the feature store changed since the search started "
                               f"(fingerprint {recorded}, now {fingerprint}); resuming would mix results")
+    if not options.resume:  # recorded once its data and plans are known good: a search that never started has none
+        locations.storage.write_text(record, config.name, File.RECORD)
     tracker.start_parent(
         params=_flat(to_dict(config)),
         tags={Tag.COMMAND: options.command, Tag.STORE: fingerprint, Tag.SEARCH_DIR: search_dir,
