@@ -17,6 +17,8 @@ def reports(monkeypatch):
 
 
 class _Trainer:
+    stopping = False
+
     def save_checkpoint(self, path):
         path.write_bytes(b"state")
 
