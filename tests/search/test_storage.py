@@ -87,6 +87,20 @@ def _driver_env(tmp_path: Path, subprocess_env: dict, **extra: str) -> dict:
     return {**env, **CREDENTIALS, "HOME": str(home), **extra}
 
 
+def _drive(command: list[str], cwd: Path, env: dict, log: Path, timeout: float = 900):
+    """Run a search driver, its stderr into ``log``; on a timeout it is killed with the local Ray it started."""
+    with open(log, "w") as stderr:
+        driver = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                  start_new_session=True)
+        try:
+            stdout, _ = driver.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.communicate()
+            pytest.fail(f"{' '.join(command[2:])} did not end within {timeout:g} s: {log.read_text()[-3000:]}")
+    return subprocess.CompletedProcess(command, driver.returncode, stdout, log.read_text())
+
+
 # ---------------------------------------------------------------------------------------------------
 # Fast: the Storage on S3 and file://, the locations a search derives from them
 
@@ -124,6 +138,25 @@ def test_a_search_on_s3_finds_mlflow_and_optuna_beside_the_tracking_database(s3_
     assert locations.search_dir("s") == f"s3://{BUCKET}/runs/s"
 
 
+def test_preparing_a_search_on_s3_tells_mlflow_the_endpoint_or_names_its_missing_client(s3_env, tmp_path,
+                                                                                        monkeypatch):
+    import importlib.util
+
+    from distser.search._run import RunOptions, prepare
+
+    given = {"name": "prepared", "tracking": {"storage": s3_env.uri("prepared"), "uri": f"sqlite:///{tmp_path}/m.db"}}
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "unset")  # recorded, so that the test's setting is undone after it
+    monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL")
+    config, locations = prepare(given, RunOptions())
+    assert os.environ["MLFLOW_S3_ENDPOINT_URL"] == s3_env.endpoint  # MLflow's boto3 reads no pyarrow options
+    assert config.tracking.storage == s3_env.uri("prepared")  # recorded as given: a resume finds the endpoint
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "boto3" else find_spec(name, *a))
+    with pytest.raises(ConfigError, match="through boto3, which is not installed"):
+        prepare(given, RunOptions())
+
+
 def test_file_uri_storage_is_the_local_folder(tmp_path):
     folder = tmp_path / "runs"
     storage = Storage.of(f"{folder.as_uri()}/")
@@ -132,15 +165,18 @@ def test_file_uri_storage_is_the_local_folder(tmp_path):
     assert Storage.of("file://localhost" + str(folder)).local_path == folder
 
 
-def test_a_search_with_a_file_uri_storage_writes_only_there(tmp_path, ray_local):
+def test_a_search_with_a_file_uri_storage_writes_only_there(tmp_path, ray_local, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     from distser.search import RunOptions, build_parser, prepare, run_search
     from distser.search._cli import given_layers
 
     folder = tmp_path / "runs"
-    cwd_before = sorted(p.name for p in Path.cwd().iterdir())
-    argv = [*TINY, "--storage", folder.as_uri(), "--name", "file-uri", "--set", "tracking.keep_checkpoints=true"]
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    argv = [*TINY, "--seeds", "1", "--samples", "1", "--max-epochs", "2", "--storage", folder.as_uri(), "--name",
+            "file-uri", "--set", "tracking.keep_checkpoints=true"]
     config, locations = prepare(given_layers(build_parser().parse_args(argv)), RunOptions())
     summary = run_search(config, locations, RunOptions())
     assert len(summary) == 1
@@ -153,7 +189,8 @@ def test_a_search_with_a_file_uri_storage_writes_only_there(tmp_path, ray_local)
     runs = client.search_runs([client.get_experiment_by_name(config.tracking.experiment).experiment_id])
     assert runs and all(run.info.artifact_uri.startswith((folder / "mlartifacts").as_uri()) for run in runs)
     assert list((folder / "mlartifacts").rglob(File.FINAL_METRICS))
-    assert sorted(p.name for p in Path.cwd().iterdir()) == cwd_before  # no ./file:, ./mlruns, ./runs
+    assert [p for p in (folder / "mlartifacts").rglob("MLmodel") if "models" in p.parts]  # the registered model
+    assert list(cwd.iterdir()) == []  # no ./file:, ./mlruns, ./runs
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -167,10 +204,9 @@ def test_a_search_on_s3_keeps_everything_in_the_bucket(fake_s3, tmp_path, subpro
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = subprocess.run([*DISTSER, *TINY, "--storage", fake_s3.uri("runs"), "--tracking-uri", tracking,
-                           "--name", "on-s3", "--set", "tracking.keep_checkpoints=true"],
-                          cwd=cwd, env=_driver_env(tmp_path, subprocess_env), capture_output=True, text=True,
-                          timeout=600)
+    done = _drive([*DISTSER, *TINY, "--storage", fake_s3.uri("runs"), "--tracking-uri", tracking, "--name", "on-s3",
+                   "--set", "tracking.keep_checkpoints=true"], cwd, _driver_env(tmp_path, subprocess_env),
+                  tmp_path / "on-s3.log")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Test UA (%)" in done.stdout
     assert f"Tune results and the search's record: s3://{BUCKET}/runs/on-s3" in done.stdout
@@ -227,8 +263,8 @@ def test_a_search_on_s3_resumes_after_its_driver_was_killed(fake_s3, tmp_path, s
                            cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert clash.returncode == 2 and "contradict" in clash.stderr and "tracking.uri" in clash.stderr
     # The hint an interrupted search prints is enough.
-    done = subprocess.run([*DISTSER, "--resume", "--name", "search-resume", "--storage", storage],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    done = _drive([*DISTSER, "--resume", "--name", "search-resume", "--storage", storage], cwd, env,
+                  tmp_path / "resume.log")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming search-resume from" in done.stderr and "Test UA (%)" in done.stdout
 
