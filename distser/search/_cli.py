@@ -224,6 +224,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: distser search --resume --name {config.name} "
-              f"--storage {config.tracking.storage}", file=sys.stderr)
+              f"--storage {shlex.quote(config.tracking.storage)}", file=sys.stderr)
         return 130
     return 0

@@ -150,6 +150,10 @@ def prepare(given: dict[str, Any], options: RunOptions) -> tuple[SearchConfig, L
     else:
         if config.name is None:
             config = replace(config, name=time.strftime("search-%Y%m%d-%H%M%S"))
+        uri = config.tracking.uri
+        if uri and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):  # recorded absolute
+            tracking = replace(config.tracking, uri=f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}")
+            config = replace(config, tracking=tracking)
         check_name(config.name)
         if config.name in known and not options.replace:
             raise ConfigError(f"a search named {config.name!r} exists in {storage.uri}; continue it with --resume "
