@@ -17,7 +17,8 @@ from ._config import (
     TrackingConfig,
     TrainingConfig,
 )
-from ._run import Locations, RunOptions, locate, prepare, run_search
+from ._prepare import Locations, RunOptions, locate, prepare
+from ._run import run_search
 from ._selection import ORACLE, STRATEGIES, config_key, evaluated_trials, format_summary, select
 from ._space import grid_points, method_params, search_space
 

@@ -193,7 +193,7 @@ def configure(argv: list[str]):
     Example:
         >>> config, locations, options = configure(["--method", "ce", "--storage", "/tmp/x"])  # doctest: +SKIP
     """
-    from ._run import RunOptions, prepare
+    from ._prepare import RunOptions, prepare
 
     args = build_parser().parse_args(argv)
     options = RunOptions(resume=getattr(args, "resume", False), replace=getattr(args, "replace", False),

@@ -35,7 +35,7 @@ from ._trainable import trial_config
 
 @dataclass
 class StudySpec:
-    """What one study runs (built by :func:`~distser.search._run.plan_studies`)."""
+    """What one study runs (built by :func:`~distser.search._plans.plan_studies`)."""
 
     id: str
     method: str

@@ -133,11 +133,15 @@ class Tracker:
         self.parent_id = run_id
         return run_id
 
+    def trial_run(self, trial_id: str) -> str | None:
+        """The run id of a trial of this search, if it has one."""
+        found = self._runs(f"tags.`{Tag.TRIAL_ID}` = '{trial_id}' and tags.`{Tag.SEARCH}` = '{self.search_name}'")
+        return found[0].info.run_id if found else None
+
     def child_run(self, trial_id: str, config: dict[str, Any]) -> tuple[str, bool]:
         """The run of ``trial_id``, created if new. Returns ``(run_id, created)``."""
-        found = self._runs(f"tags.`{Tag.TRIAL_ID}` = '{trial_id}' and tags.`{Tag.SEARCH}` = '{self.search_name}'")
-        if found:
-            run_id = found[0].info.run_id
+        run_id = self.trial_run(trial_id)
+        if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")
             return run_id, False
         run = self.client.create_run(self.experiment_id, run_name=run_name(config), tags={

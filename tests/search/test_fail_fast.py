@@ -117,7 +117,7 @@ def test_resume_refuses_settings_that_contradict_the_record(storage):
     code, err, _ = _run(["--resume", "--name", "s", "--tracking-uri", "http://127.0.0.1:9", "--storage", str(storage)])
     assert code == 2 and "tracking.uri = 'http://127.0.0.1:9' (recorded: None)" in err  # its runs are elsewhere
     from distser.search import SearchConfig, StudyConfig
-    from distser.search._run import contradictions
+    from distser.search._prepare import contradictions
 
     recorded = SearchConfig(name="s", study=StudyConfig(methods=["cww"], seeds=5))
     # repeating recorded values, or changing resources (a bigger cluster), is fine
@@ -150,7 +150,7 @@ def test_cli_help_lists_components_corpora_and_feature_sets():
 def test_studies_start_at_the_papers_values_when_they_lie_in_the_ranges():
     from distser.protocols import SplitPlan
     from distser.search import SearchConfig, StudyConfig
-    from distser.search._run import Plans, plan_studies
+    from distser.search._plans import Plans, plan_studies
 
     plan = SplitPlan("loco-a", {"b": np.array([])}, {"b": np.array([])}, "a", np.array([]))
     config = SearchConfig(study=StudyConfig(methods=["cww", "ce"], tune=["lr"]))

@@ -127,7 +127,7 @@ def test_s3_storage_reads_writes_and_lists_under_its_root(s3_env):
 
 def test_a_search_on_s3_finds_mlflow_and_optuna_beside_the_tracking_database(s3_env, tmp_path):
     from distser.search._config import SearchConfig, TrackingConfig
-    from distser.search._run import locate
+    from distser.search._prepare import locate
 
     with pytest.raises(ConfigError, match="not a local folder.*--tracking-uri"):
         locate(SearchConfig(tracking=TrackingConfig(storage=s3_env.uri("runs"))))
@@ -142,7 +142,7 @@ def test_preparing_a_search_on_s3_tells_mlflow_the_endpoint_or_names_its_missing
                                                                                         monkeypatch):
     import importlib.util
 
-    from distser.search._run import RunOptions, prepare
+    from distser.search._prepare import RunOptions, prepare
 
     given = {"name": "prepared", "tracking": {"storage": s3_env.uri("prepared"), "uri": f"sqlite:///{tmp_path}/m.db"}}
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "unset")  # recorded, so that the test's setting is undone after it

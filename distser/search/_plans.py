@@ -1,0 +1,139 @@
+"""What a search trains: its feature store, its split plans and one study per (method, plan)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from distser.config import ConfigError, to_dict
+from distser.features import FeatureStore, write_synthetic
+from distser.learning import parse_method
+from distser.protocols import SplitPlan, labelled_corpora, loco, pool, unlabeled_corpora, within_corpus
+
+from ._config import SearchConfig
+from ._selection import STRATEGIES
+from ._space import grid_points, method_params, search_space
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def resolve_store(config: SearchConfig, locations) -> FeatureStore:
+    """The configured feature store, or the embedded synthetic default (written once, beside the runs)."""
+    if config.data.store is not None:
+        return FeatureStore(config.data.store, config.data.feature_set)
+    base = locations.storage.local_path if locations.storage.is_local else Path.home() / ".cache" / "distser"
+    folder = base / f"synthetic-features-{config.data.synthetic_scale:g}"
+    store = FeatureStore(folder, config.data.feature_set)
+    if not store.corpora():
+        write_synthetic(str(folder), scale=config.data.synthetic_scale, feature_set=config.data.feature_set)
+    _say(f"no feature store given (--store): using the embedded synthetic corpora at {store.path}")
+    return store
+
+
+@dataclass
+class Plans:
+    """The outer plans of a search and, for leave-one-train-corpus-out, each one's inner folds."""
+
+    outer: list[SplitPlan]
+    folds: dict[str, dict[str, SplitPlan]] = field(default_factory=dict)  # outer plan -> held-back -> plan
+
+    @property
+    def all(self) -> list[SplitPlan]:
+        return [*self.outer, *(p for folds in self.folds.values() for p in folds.values())]
+
+
+def make_plans(config: SearchConfig, manifest: pd.DataFrame) -> Plans:
+    """The split plans of the search: per held-out corpus (LOCO), per fold (within) or one (pool)."""
+    data = config.data
+    labelled = labelled_corpora(manifest)
+    for name in [*data.train_corpora, *data.test_corpora, *data.holdouts]:
+        if name not in labelled:
+            raise ConfigError(f"corpus {name!r} has no emotion labels in the store (labelled: {', '.join(labelled)})")
+    test_only = list(data.test_corpora)
+    corpora = data.train_corpora or [c for c in labelled if c not in test_only]
+    unlabeled = data.unlabeled
+    candidates = unlabeled_corpora(manifest)
+    if unlabeled is None and len(candidates) == 1:
+        unlabeled = candidates[0]
+    needs = [m for m in config.study.methods if parse_method(m).needs_unlabeled]
+    if needs and unlabeled is None:
+        raise ConfigError(f"method {needs[0]!r} needs an unlabeled corpus: pass --unlabeled "
+                          f"(unlabeled corpora in the store: {', '.join(candidates) or 'none'})")
+    if data.protocol == "loco":
+        if len(corpora) < 2:
+            raise ConfigError(f"leave-one-corpus-out needs at least 2 training corpora, got {corpora}")
+        holdouts = data.holdouts or corpora
+        outer = [loco(manifest, h, train_corpora=[c for c in corpora if c != h], unlabeled=unlabeled,
+                      test_only=test_only) for h in holdouts]
+    elif data.protocol == "pool":
+        outer = [pool(manifest, corpora, unlabeled=unlabeled, test_only=test_only)]
+    else:
+        outer = [p for h in (data.holdouts or corpora) for p in within_corpus(manifest, h, unlabeled=unlabeled,
+                                                                               test_only=test_only)]
+    plans = Plans(outer)
+    if STRATEGIES[config.study.selection].folds:
+        for plan in outer:
+            if len(plan.corpora) < 2:
+                raise ConfigError(f"leave-one-train-corpus-out needs at least 2 training corpora; {plan.name} has "
+                                  f"{plan.corpora}")
+            plans.folds[plan.name] = {
+                back: replace(loco(manifest, back, train_corpora=[c for c in plan.corpora if c != back],
+                                   unlabeled=unlabeled), name=f"{plan.name}/without-{back}")
+                for back in plan.corpora}
+    return plans
+
+
+def plan_studies(config: SearchConfig, plans: Plans) -> list:
+    """One :class:`~distser.search._searcher.StudySpec` per (method, outer plan)."""
+    from ._searcher import StudySpec
+
+    study, training = config.study, to_dict(config.training)
+    specs = []
+    for method in study.methods:
+        space = search_space(method, study) if study.mode == "search" else {}
+        grid = [{}] if space else grid_points(method, study)
+        for plan in plans.outer:
+            folds = {back: inner.name for back, inner in plans.folds.get(plan.name, {}).items()}
+            specs.append(StudySpec(
+                id=f"{method}--{plan.name}", method=method, plan=plan.name, holdout=plan.test_corpus or "-",
+                seeds=list(range(study.seeds)), eval_seeds=list(range(study.eval_seeds or study.seeds)),
+                params=method_params(method, study), training=training,
+                selection=study.selection, folds=folds, space=space, grid=grid, samples=study.samples,
+                asha=bool(space) and config.scheduler.asha,
+                first=_defaults_in(space, {**method_params(method, study), **training}) if study.start_at_defaults
+                else None))
+    return specs
+
+
+def _defaults_in(space: dict, defaults: dict[str, Any]) -> dict[str, Any] | None:
+    """The default value of every searched dimension, if each lies in its range (else no first proposal)."""
+    from optuna.distributions import CategoricalDistribution
+
+    point = {}
+    for name, distribution in space.items():
+        value = defaults.get(name)
+        inside = (value in distribution.choices if isinstance(distribution, CategoricalDistribution)
+                  else value is not None and distribution.low <= value <= distribution.high)
+        if not inside:
+            return None
+        point[name] = value
+    return point or None
+
+
+def corpora_needed(config: SearchConfig, store: FeatureStore) -> list[str] | None:
+    data = config.data
+    if not data.train_corpora:
+        return None  # every labelled corpus (and the unlabeled one): read everything
+    names = {*data.train_corpora, *data.test_corpora}
+    available = store.corpora()
+    if data.unlabeled:
+        names.add(data.unlabeled)
+    else:
+        names.update(c for c in available if c not in names)  # the unlabeled candidates are found by reading
+    return sorted(n for n in names if n in available)
