@@ -148,3 +148,46 @@ def test_optuna_studies_are_stored_beside_mlflow_for_the_dashboard_and_importanc
     assert study.trials[0].params["lambda_w"] == 4.0  # the paper's configuration first
     importances = optuna.importance.get_param_importances(study)
     assert set(importances) <= {"lambda_w", "lambda_l", "cww_signal", "cww_smoothing", "weight_floor"}
+
+
+@pytest.mark.slow
+def test_a_test_only_corpus_changes_nothing_but_its_own_test_ua(tmp_path, ray_local, search_cli, synthetic_store):
+    """Relabel the test-only corpus: training, validation, ASHA, Optuna and selection stay bit for bit the same."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from distser.features import FeatureStore, shard_table
+    from distser.features._store import write_table_atomic
+
+    relabelled = tmp_path / "relabelled"
+    shutil.copytree(synthetic_store.root, relabelled)
+    store = FeatureStore(relabelled)
+    rotate = {"neutral": "happy", "happy": "sad", "sad": "angry", "angry": "neutral"}
+    for shard in store.shard_paths(["msp-podcast"]):
+        table = pq.read_table(shard)
+        frame = table.drop_columns(["features"]).to_pandas()
+        frame["label"] = frame["label"].map(rotate)
+        features = np.stack(table.column("features").to_numpy(zero_copy_only=False)).astype(np.float32)
+        write_table_atomic(shard_table(frame, features, frame["content_hash"]), shard)
+
+    def run(store_root, name):
+        # One trial at a time: Optuna's proposals then depend on nothing but the results it is told.
+        config, locations, summary = search_cli([
+            "--method", "cww", "--store", str(store_root), "--holdout", "iemocap", "--test-corpus", "msp-podcast",
+            "--seeds", "2", "--samples", "3", "--max-epochs", "6", "--storage", str(tmp_path / name), "--name", name,
+            "--max-concurrent", "1", "--no-register"])
+        client, children = _runs(config, locations, "trial")
+        rows = sorted((c.data.params["config"], c.data.params["seed"], c.data.tags[Tag.PHASE],
+                       c.data.tags[Tag.STOPPED_BY], c.data.metrics.get("best_mean_valid_ua"),
+                       c.data.metrics.get("test_ua"), c.data.metrics.get("test_ua/msp-podcast")) for c in children)
+        histories = {(c.data.params["config"], c.data.params["seed"], c.data.tags[Tag.PHASE]):
+                     [m.value for m in client.get_metric_history(c.info.run_id, "mean_valid_ua")] for c in children}
+        return summary, rows, histories
+
+    original, original_rows, original_histories = run(synthetic_store.root, "original")
+    changed, changed_rows, changed_histories = run(relabelled, "relabelled")
+    assert original_histories == changed_histories  # every epoch of every trial: the same training
+    assert [r[:6] for r in original_rows] == [r[:6] for r in changed_rows]  # configs, ASHA cuts, valid and test UA
+    assert original["config"].tolist() == changed["config"].tolist()  # the same selection
+    assert [r[6] for r in original_rows] != [r[6] for r in changed_rows]  # only the test-only corpus's own UA moves
