@@ -18,9 +18,12 @@ WORK/results/LABEL.log; on failure the log's tail is printed. Parts:
    (difference of the peaks / difference of the feature bytes) between consecutive scales and between
    the smallest and the largest (target <= 1.5).
 2. concurrency: at ``--concurrency-scale`` the search with K = each ``--concurrency`` value and
-   ``--cpus-per-trial 0.5`` (this machine's 2 CPUs then fit 3 trials): the peak while trials run, the
-   increment per added trial, the trial actors' heap (anon) and mapped object-store pages (shmem),
-   against the feature bytes and one trial's model + Adam state (target: no copy of the data per trial).
+   ``--cpus-per-trial 0.5`` (this machine's 2 CPUs then fit 3 trials). At full concurrency (the
+   largest sample with K trial actors alive): PSS, the same less Ray's idle and read-task workers
+   (those that read the shards linger ~0.5 GB each until Ray ends them, at a varying time), the
+   increment per added trial, the trial actors' heap (anon) and their mapped object-store pages
+   (shmem), against the feature bytes and one trial's model + Adam state (target: no copy of the
+   data per trial).
 3. ``--two-raylets``: a head and a worker raylet on this machine (``RAY_AUTH_MODE=token``, ``ray start
    --head`` / ``ray start --address``, one CPU each, as in tests/cluster/test_multinode.py), the search
    run against it with ``--address``; per node: object store and PSS peaks, trial actors (target: one
@@ -182,6 +185,7 @@ class Sampler(threading.Thread):
         self.started_at = time.monotonic()
         self.peak: dict | None = None
         self.phase_peak: dict[str, dict] = {}  # "start" (Ray, read, plans), "trials" (a trial actor alive), "end"
+        self.actor_peak: dict[int, dict] = {}  # number of trial actors alive -> the largest such sample
         self.kind_peak: dict[str, dict[str, int]] = {}
         self.node_peak: dict[str, dict[str, int]] = {}
         self.process_peak: dict[int, dict] = {}
@@ -278,6 +282,9 @@ class Sampler(threading.Thread):
             self.peak = sample
         if phase not in self.phase_peak or total["Pss"] > self.phase_peak[phase]["Pss"]:
             self.phase_peak[phase] = sample
+        actors = by_kind.get("trial actors", {}).get("n", 0)
+        if actors and (actors not in self.actor_peak or total["Pss"] > self.actor_peak[actors]["Pss"]):
+            self.actor_peak[actors] = {k: v for k, v in sample.items() if k != "procs"}
         for what, values in by_kind.items():
             mine = self.kind_peak.setdefault(what, dict.fromkeys((*parts, "n"), 0))
             for key, value in values.items():
@@ -360,6 +367,7 @@ class Run:
     top: list = field(default_factory=list)
     samples: int = 0
     phase_peak: dict = field(default_factory=dict)
+    actor_peak: dict = field(default_factory=dict)
 
     def trial_peak(self) -> dict:
         """The largest sample while a trial actor was alive (the whole run's peak if none was seen)."""
@@ -412,7 +420,7 @@ def run_search(label: str, store: tuple[Path, int, int], scale: float, concurren
                sampler.node_peak, dict(sampler.max_of), dict(sampler.max_trials),
                [(pid, stats, sampler.titles[pid]) for pid, stats in top], sampler.samples,
                {phase: {k: v for k, v in sample.items() if k != "procs"}
-                for phase, sample in sampler.phase_peak.items()})
+                for phase, sample in sampler.phase_peak.items()}, dict(sampler.actor_peak))
 
 
 def describe(run: Run) -> None:
@@ -547,30 +555,46 @@ def model_parameters() -> int:
     return sum(p.numel() for p in EmotionClassifier(1582).parameters())
 
 
+def _without_idle(sample: dict) -> int:
+    """PSS of a sample less Ray's idle and read-task workers (the read workers linger a varying while)."""
+    kinds = sample["kinds"]
+    return sample["Pss"] - sum(kinds.get(k, {}).get("Pss", 0) for k in ("idle workers", "read tasks"))
+
+
 def part_concurrency(sweep: list[Run], summary: dict) -> None:
     model_state = model_parameters() * 4 * 4  # float32 weights, gradients, Adam's two moments
     print(f"\n== memory against concurrent trials (scale {sweep[0].scale:g}, features "
           f"{mb(sweep[0].feature_bytes)}; one trial's model + gradients + Adam state {mb(model_state)})")
-    print("   (figures while trials run: the largest sample with a trial actor alive, and its trial actors)")
-    print(f"{'K':>3} {'peak PSS':>9} {'in trials':>10} {'+ per trial':>12} {'actors':>7} {'their anon':>11} "
-          f"{'per actor':>10} {'their shmem':>12} {'obj. store':>11} {'wall':>6}")
+    print("   at K trials: the largest sample with K trial actors alive; 'w/o idle': the same less Ray's idle and "
+          "read-task workers\n   (the workers that read the shards linger, ~0.5 GB each, until Ray ends them at a "
+          "varying time); 'rest': every process but the trial actors, idle workers included")
+    print(f"{'K':>3} {'peak PSS':>9} {'at K trials':>12} {'w/o idle':>9} {'+ per trial':>12} {'actors anon':>12} "
+          f"{'per actor':>10} {'actors shmem':>13} {'rest':>8} {'obj. store':>11} {'wall':>6}")
+    full = {}
     previous = None
     for run in sweep:
-        actors, trial_peak = run.actors(), run.trial_peak()["Pss"]
-        step = "" if previous is None else mb((trial_peak - previous.trial_peak()["Pss"])
-                                              / (run.concurrent - previous.concurrent))
-        print(f"{run.concurrent:>3} {gb(run.peak['Pss']):>9} {gb(trial_peak):>10} {step:>12} {actors['n']:>7} "
-              f"{mb(actors['Pss_Anon']):>11} {mb(actors['Pss_Anon'] / max(actors['n'], 1)):>10} "
-              f"{mb(actors['Pss_Shmem']):>12} {gb(run.max_of['store']):>11} {run.seconds:>5.0f}s")
-        summary["concurrency"].append({"k": run.concurrent, "peak_pss": run.peak["Pss"], "trial_peak_pss": trial_peak,
-                                       "store": run.max_of["store"], "actors": actors})
-        previous = run
-    if len(sweep) > 1:
-        a, b = sweep[0], sweep[-1]
-        per = (b.trial_peak()["Pss"] - a.trial_peak()["Pss"]) / (b.concurrent - a.concurrent)
-        print(f"per added trial (peak while trials run, K={a.concurrent} -> {b.concurrent}): {mb(per)} = "
-              f"{per / a.feature_bytes:.2f} x the features (target: no copy of the data; it is the trial's "
-              f"process: Python, torch, Ray's worker, the model + Adam state ({mb(model_state)}) and its buffers)")
+        k = run.concurrent if run.concurrent in run.actor_peak else max(run.actor_peak, default=0)
+        sample = run.actor_peak.get(k)
+        if sample is None:
+            print(f"{run.concurrent:>3} no sample with a trial actor alive")
+            continue
+        actors = sample["kinds"]["trial actors"]
+        full[run.concurrent] = _without_idle(sample)
+        step = "" if previous is None else mb((full[run.concurrent] - full[previous]) / (run.concurrent - previous))
+        label = f"{gb(sample['Pss'])}{'' if k == run.concurrent else f' ({k})'}"
+        print(f"{run.concurrent:>3} {gb(run.peak['Pss']):>9} {label:>12} {gb(full[run.concurrent]):>9} {step:>12} "
+              f"{mb(actors['Pss_Anon']):>12} {mb(actors['Pss_Anon'] / k):>10} {mb(actors['Pss_Shmem']):>13} "
+              f"{gb(sample['Pss'] - actors['Pss']):>8} {gb(run.max_of['store']):>11} {run.seconds:>5.0f}s")
+        summary["concurrency"].append({"k": run.concurrent, "peak_pss": run.peak["Pss"], "full_pss": sample["Pss"],
+                                       "full_pss_without_idle": full[run.concurrent], "store": run.max_of["store"],
+                                       "actors": actors})
+        previous = run.concurrent
+    if len(full) > 1:
+        first, last = min(full), max(full)
+        per = (full[last] - full[first]) / (last - first)
+        print(f"per added trial (w/o idle, K={first} -> {last}): {mb(per)} = {per / sweep[0].feature_bytes:.2f} x the "
+              f"features (target: no copy of the data; a trial is its own process: Python, torch and Ray's worker, "
+              f"the model + Adam state ({mb(model_state)}), its buffers)")
 
 
 def part_two_raylets(cluster: Run, summary: dict) -> None:
