@@ -77,8 +77,6 @@ class Storage:
         """The path of a file or folder under the root on :attr:`filesystem` (``bucket/key``: no scheme)."""
         return posixpath.join(self.path, *parts)
 
-    _path = fs_path
-
     @property
     def endpoint(self) -> str | None:
         """The endpoint URL the URI's options name (``endpoint_override``, ``scheme``), if any.
@@ -106,19 +104,19 @@ class Storage:
                 f"(pip install {package}), or pass a tracking server (--tracking-uri http://...) with its own store")
 
     def exists(self, *parts: str) -> bool:
-        return self.filesystem.get_file_info(self._path(*parts)).type != pafs.FileType.NotFound
+        return self.filesystem.get_file_info(self.fs_path(*parts)).type != pafs.FileType.NotFound
 
     def modified(self, *parts: str) -> int:
         """Modification time (ns) of a file under the root."""
-        return self.filesystem.get_file_info(self._path(*parts)).mtime_ns or 0
+        return self.filesystem.get_file_info(self.fs_path(*parts)).mtime_ns or 0
 
     def read_text(self, *parts: str) -> str:
-        with self.filesystem.open_input_stream(self._path(*parts)) as stream:
+        with self.filesystem.open_input_stream(self.fs_path(*parts)) as stream:
             return stream.read().decode()
 
     def write_text(self, text: str, *parts: str) -> None:
         """Write a file; on a local disk through a temporary name and a rename (never half-written)."""
-        target = self._path(*parts)
+        target = self.fs_path(*parts)
         self.filesystem.create_dir(posixpath.dirname(target), recursive=True)
         if not self.is_local:  # an object store writes an object whole or not at all
             with self.filesystem.open_output_stream(target) as stream:
@@ -141,15 +139,15 @@ class Storage:
 
     def delete(self, *parts: str) -> None:
         if self.exists(*parts):
-            self.filesystem.delete_dir(self._path(*parts))
+            self.filesystem.delete_dir(self.fs_path(*parts))
 
     def check_writable(self) -> None:
         """Create the root and write and delete a small file; ConfigError naming the storage otherwise."""
         probe = f".distser-write-test-{uuid.uuid4().hex}"
         try:
             self.filesystem.create_dir(self.path, recursive=True)
-            with self.filesystem.open_output_stream(self._path(probe)) as stream:
+            with self.filesystem.open_output_stream(self.fs_path(probe)) as stream:
                 stream.write(b"ok")
-            self.filesystem.delete_file(self._path(probe))
+            self.filesystem.delete_file(self.fs_path(probe))
         except (OSError, pa.ArrowException) as error:
             raise ConfigError(f"--storage {self.uri} is not writable: {error}") from None
