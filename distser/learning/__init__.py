@@ -34,7 +34,7 @@ from ._losses import (
 )
 from ._metrics import confusion_matrix, unweighted_accuracy, weighted_accuracy
 from ._model import PAPER_HIDDEN, EmotionClassifier, count_linear_macs
-from ._runtime import keep_freed_memory
+from ._runtime import keep_freed_memory, release_freed_memory
 from ._synthetic import synthetic_task
 from ._trainer import (
     Callback,
@@ -104,6 +104,7 @@ __all__ = [
     "synthetic_task",
     # runtime
     "keep_freed_memory",
+    "release_freed_memory",
     # training
     "Callback",
     "CheckpointCallback",

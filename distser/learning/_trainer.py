@@ -25,7 +25,7 @@ from ._data import check_task
 from ._losses import class_weights, cross_entropy_per_sample, one_hot_targets
 from ._metrics import confusion_matrix, unweighted_accuracy, weighted_accuracy
 from ._model import PAPER_HIDDEN, EmotionClassifier
-from ._runtime import keep_freed_memory
+from ._runtime import keep_freed_memory, release_freed_memory
 from .methods import (
     CorpusWeighting,
     EpochSignals,
@@ -569,6 +569,7 @@ class Trainer:
         losses, corpus_loss = self._train_epoch()
         train_ua = {c: self._ua(rows) for c, rows in self._eval_rows["train"].items()}
         valid_ua = {c: self._ua(rows) for c, rows in self._eval_rows["valid"].items()}
+        release_freed_memory()  # evaluation's chunk buffers: not worth keeping across the next epoch
         mean_valid = float(np.mean(list(valid_ua.values())))
         self.epoch += 1
         if mean_valid > self._best_score:
@@ -650,6 +651,7 @@ class Trainer:
             tests[name] = TestResult(unweighted_accuracy(truth, pred, NUM_CLASSES), weighted_accuracy(truth, pred),
                                      confusion_matrix(truth, pred, NUM_CLASSES).tolist())
         held_out = tests.get(self.task.holdout) if self.task.holdout is not None else None
+        release_freed_memory()
         return TrainResult(
             method=self.method.name,
             corpora=list(self.corpora),

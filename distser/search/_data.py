@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from distser.arrays import FeatureTable, IndexedTask, Normalizer
 from distser.corpora import MANIFEST_COLUMNS
 from distser.features import FeatureStore, TaskLoader, read_shard, table_of
 from distser.features._store import split_features
+from distser.learning import release_freed_memory
 from distser.protocols import SplitPlan
 
 _FEATURE_COLUMNS = [*MANIFEST_COLUMNS, "content_hash", "features"]
@@ -30,7 +32,11 @@ _FEATURE_COLUMNS = [*MANIFEST_COLUMNS, "content_hash", "features"]
 def _read_block(path: str, dim: int) -> tuple[pd.DataFrame, np.ndarray]:
     """One shard -> (its manifest rows, its float32 feature block); raises naming the shard."""
     frame, features = split_features(read_shard(path, _FEATURE_COLUMNS, dim=dim), where=path)
-    return frame, np.ascontiguousarray(features, dtype=np.float32)
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    # The reading worker lingers until Ray ends it: give pyarrow's and glibc's free memory back now.
+    pa.default_memory_pool().release_unused()
+    release_freed_memory()
+    return frame, features
 
 
 @dataclass

@@ -68,6 +68,7 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
     plans = make_plans(config, data.manifest)
     specs = plan_studies(config, plans)
     shared = data.shared(plans.all)
+    del data, plans  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
     fingerprint = store.fingerprint()
 
     parent = tracker.parent()

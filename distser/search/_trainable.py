@@ -19,6 +19,7 @@ the report (names in :mod:`distser.define`):
 
 from __future__ import annotations
 
+import gc
 import math
 import tempfile
 import time
@@ -26,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from distser.define import File, Metric
-from distser.learning import EpochRecord, MethodParams, NonFiniteLoss, TrainConfig, Trainer, TrainResult
+from distser.learning import (
+    EpochRecord,
+    MethodParams,
+    NonFiniteLoss,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    release_freed_memory,
+)
 
 from ._data import SharedData
 
@@ -131,3 +140,7 @@ def run_trial(config: dict[str, Any], data: SharedData) -> None:
     with tempfile.TemporaryDirectory() as folder:
         torch.save(result.state_dict, Path(folder) / File.MODEL)
         tune.report(final_report(result, config), checkpoint=tune.Checkpoint.from_directory(folder))
+    # A reused actor trains trial after trial: free this one's cycles and heap before the next.
+    del trainer, result
+    gc.collect()
+    release_freed_memory()
