@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -96,10 +97,70 @@ def search_cli():
     return cli_search
 
 
+#: The session's one real search (see :func:`shared_search`): its name and its ``distser search`` arguments.
+SEARCH_NAME = "search-test"
+SEARCH_ARGS = ["--method", "ce", "--method", "cww+pel", "--holdout", "iemocap", "--holdout", "crema-d",
+               "--test-corpus", "msp-podcast", "--seeds", "2", "--samples", "2", "--max-epochs", "5",
+               "--synthetic-scale", "0.02", "--checkpoint-seconds", "0", "--name", SEARCH_NAME,
+               # ASHA's first rung at epoch 2 (its default, 5, would be the last epoch, where it never cuts)
+               "--set", "scheduler.grace_period=2"]
+
+
+@dataclass(frozen=True)
+class SharedSearch:
+    """The finished shared search: what ``distser search`` returned, and where it ran and wrote.
+
+    ``storage``: the local folder its ``--storage file://`` URI names; ``cwd``: the (empty) working
+    directory it ran from; ``checkpoints``: the trials' checkpoint folders under ``storage`` just before
+    the finished search deleted them (it keeps none once its selected models are logged).
+    """
+
+    config: object
+    locations: object
+    summary: object
+    storage: Path
+    cwd: Path
+    checkpoints: tuple[Path, ...]
+
+
 @pytest.fixture(scope="session")
-def finished_search(tmp_path_factory, ray_local):
-    """A small finished search on the synthetic default, one test-only corpus: (config, locations, summary)."""
-    storage = tmp_path_factory.mktemp("search")
-    return cli_search(["--method", "cww+pel", "--holdout", "iemocap", "--test-corpus", "msp-podcast", "--seeds", "2",
-                       "--samples", "2", "--max-epochs", "6", "--synthetic-scale", "0.02", "--storage", str(storage),
-                       "--name", "search-test", "--checkpoint-seconds", "0"])
+def shared_search(tmp_path_factory, ray_local) -> SharedSearch:
+    """The default suite's one real search, in this process on the session's Ray, so that its fixed cost (Tune's
+    and MLflow's start-up, the synthetic store) is paid once: ce and cww+pel (2 Optuna proposals, the paper's values
+    first; ASHA may cut seeds at epoch 2, and the selected configuration's cut seeds are completed in a final
+    phase), held-out iemocap and crema-d, test-only msp-podcast, 2 seeds, 5 epochs, a checkpoint every epoch,
+    the selected models registered (``distser-ce``, ``distser-cww+pel-al``: a version per held-out corpus);
+    ``--storage file://...`` from an empty working directory.
+
+    Used through :func:`finished_search` (tests/search), ``tiny_search`` (tests/report) and the file://
+    storage test (tests/search/test_storage.py). They only read it, except ``distser report --log``, which
+    attaches a report to its parent run.
+    """
+    from distser.search import _run
+
+    root = tmp_path_factory.mktemp("shared-search")
+    storage, cwd = root / "runs", root / "cwd"
+    cwd.mkdir()
+    seen: list[Path] = []
+    delete_checkpoints = _run.delete_checkpoints
+
+    def recording(where, name):  # observe the trials' checkpoints at the moment the search deletes them
+        seen.extend(sorted(where.local_path.glob(f"{name}/trial-*/checkpoint_*")))
+        return delete_checkpoints(where, name)
+
+    before = os.getcwd()
+    os.chdir(cwd)  # monkeypatch.chdir is function-scoped
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_run, "delete_checkpoints", recording)
+            patch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the tracking store is the one in --storage
+            config, locations, summary = cli_search([*SEARCH_ARGS, "--storage", storage.as_uri()])
+    finally:
+        os.chdir(before)
+    return SharedSearch(config, locations, summary, storage, cwd, tuple(seen))
+
+
+@pytest.fixture(scope="session")
+def finished_search(shared_search):
+    """The shared search (:func:`shared_search`): (config, locations, summary)."""
+    return shared_search.config, shared_search.locations, shared_search.summary

@@ -1,34 +1,20 @@
-"""Fixtures of the report tests: a real tiny search (made once per session) and hand-made trial tables."""
+"""Fixtures of the report tests: the session's real search (its storage folder) and hand-made trial tables."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-TINY_SEARCH = "t"
-TINY_ARGS = ["--method", "ce", "--method", "cww", "--mode", "paper", "--seeds", "2", "--max-epochs", "3",
-             "--synthetic-scale", "0.02", "--holdout", "iemocap", "--holdout", "crema-d", "--test-corpus",
-             "msp-podcast", "--name", TINY_SEARCH, "--no-register"]
-
 
 @pytest.fixture(scope="session")
-def tiny_search(tmp_path_factory) -> Path:
-    """``distser search`` of ce and cww at the paper's values, 2 held-out corpora, a test-only corpus, 2 seeds,
-    3 epochs (about 30 s): the storage folder (its ``mlflow.db`` holds the runs)."""
-    storage = tmp_path_factory.mktemp("tiny-search")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    done = subprocess.run([sys.executable, "-m", "distser", "search", *TINY_ARGS, "--storage", str(storage)],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return storage
+def tiny_search(shared_search) -> Path:
+    """The session's shared search (``shared_search`` in tests/conftest.py: ce and cww+pel-al, held-out iemocap
+    and crema-d, test-only msp-podcast, 2 seeds): its storage folder (its ``mlflow.db`` holds the runs)."""
+    return shared_search.storage
 
 
 def trial(method: str, holdout: str, seed: int, test_ua: float, *, config: dict | None = None, score: float = 0.5,

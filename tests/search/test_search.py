@@ -1,4 +1,9 @@
-"""End-to-end: a small search on the synthetic default, then MLflow is queried for what it must hold."""
+"""End-to-end: the session's small search on the synthetic default, then MLflow is queried for what it must hold.
+
+The search (``shared_search`` in tests/conftest.py): ce (no searched hyperparameters: one configuration per
+study) and cww+pel-al (2 Optuna proposals, the paper's values first; ASHA), held-out iemocap and crema-d,
+test-only msp-podcast, 2 seeds each.
+"""
 
 import json
 import tomllib
@@ -10,6 +15,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from distser.define import File, Tag, model_name
+
+HOLDOUTS = {"iemocap", "crema-d"}
+METHODS = ("ce", "cww+pel-al")
+LABELLED = ["crema-d", "iemocap", "msp-improv"]  # the synthetic default's labelled corpora besides msp-podcast
+CONFIGURATIONS = {"ce": 1, "cww+pel-al": 2}  # per study: ce searches nothing, cww+pel-al 2 Optuna proposals
 
 
 def _runs(config, locations, role):
@@ -28,34 +38,49 @@ def test_parent_run_holds_the_search_its_record_and_selection(finished_search, t
     assert parent.data.tags[Tag.STORE].startswith("IS10-")
     assert parent.data.tags[Tag.COMMAND].startswith("distser search")
     assert len(parent.data.tags[Tag.GIT_COMMIT]) >= 7  # MLflow's own source tag
-    assert parent.data.params["study.methods"] == "['cww+pel-al']"
+    assert parent.data.params["study.methods"] == "['ce', 'cww+pel-al']"
+    assert parent.data.params["data.holdouts"] == "['iemocap', 'crema-d']"
     assert parent.data.params["data.test_corpora"] == "['msp-podcast']"
-    mean = parent.data.metrics["selected/cww_pel-al/iemocap/test_ua_mean"]
-    assert mean == pytest.approx(summary.iloc[0]["test_ua_mean"])
+    assert len(summary) == 4  # a row per study: (method, held-out corpus)
+    for row in summary.itertuples():
+        safe = {"ce": "ce", "cww+pel-al": "cww_pel-al"}[row.method]  # MLflow metric names take no "+"
+        mean = parent.data.metrics[f"selected/{safe}/{row.holdout}/test_ua_mean"]
+        assert mean == pytest.approx(row.test_ua_mean)
     names = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {File.SELECTION, File.SUMMARY, File.RECORD} <= names
     record = Path(client.download_artifacts(parent.info.run_id, File.RECORD, str(tmp_path))).read_text()
     assert record == locations.storage.read_text(config.name, File.RECORD)  # the same record in both places
     recorded = tomllib.loads(record)
     assert recorded["study"]["seeds"] == 2 and recorded["data"]["test_corpora"] == ["msp-podcast"]
+    assert recorded["study"]["methods"] == list(METHODS)
 
 
 def test_child_runs_hold_params_epoch_metrics_and_final_results(finished_search, tmp_path):
     config, locations, _ = finished_search
     client, children = _runs(config, locations, "trial")
-    search = [c for c in children if c.data.tags[Tag.PHASE] == "search"]
-    assert len(search) == 4  # 2 proposals x 2 seeds; ASHA-cut seeds of the chosen one re-run as "final"
+    search = pd.Series([(c.data.params["method"], c.data.params["holdout"]) for c in children
+                        if c.data.tags[Tag.PHASE] == "search"]).value_counts().to_dict()
+    # per study: configurations x 2 seeds; ASHA-cut seeds of the chosen one re-run as "final"
+    assert search == {(m, h): 2 * CONFIGURATIONS[m] for m in METHODS for h in HOLDOUTS}
     assert {c.info.status for c in children} == {"FINISHED"}
     parent_id = _runs(config, locations, "search")[1][0].info.run_id
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent_id}
-    corpora = ["crema-d", "msp-improv"]
     for child in children:
         params = child.data.params
-        expected = {"lambda_w", "lambda_l", "cww_signal", "weight_floor", "seed", "holdout", "method", "config"}
-        assert expected <= set(params)
-        assert child.info.run_name.startswith(f"cww+pel-al · iemocap · seed {params['seed']} · lambda_w=")
-        assert len(params["lambda_w"]) <= 6  # rounded for display; exact in the config key
-        assert json.loads(params["config"])["lambda_w"] == pytest.approx(float(params["lambda_w"]), rel=1e-3)
+        method, holdout = params["method"], params["holdout"]
+        corpora = [c for c in LABELLED if c != holdout]  # the training corpora
+        assert {"seed", "holdout", "method", "config"} <= set(params)
+        assert child.info.run_name.startswith(f"{method} · {holdout} · seed {params['seed']}")
+        if method == "cww+pel-al":
+            assert {"lambda_w", "lambda_l", "cww_signal", "weight_floor"} <= set(params)
+            assert child.info.run_name.startswith(f"cww+pel-al · {holdout} · seed {params['seed']} · lambda_w=")
+            assert len(params["lambda_w"]) <= 6  # rounded for display; exact in the config key
+            assert json.loads(params["config"])["lambda_w"] == pytest.approx(float(params["lambda_w"]), rel=1e-3)
+            assert client.get_metric_history(child.info.run_id, "loss/pel")
+        else:  # ce: nothing searched, no λ, no PEL loss
+            assert params["config"] == "{}" and "lambda_w" not in params and "lambda_w" not in child.info.run_name
+            assert "loss/pel" not in child.data.metrics
+        assert f"valid_ua/{holdout}" not in child.data.metrics  # the held-out corpus is never validated on
         for corpus in corpora:
             history = client.get_metric_history(child.info.run_id, f"valid_ua/{corpus}")
             assert len(history) >= 1 and all(0 <= m.value <= 1 for m in history)
@@ -64,61 +89,77 @@ def test_child_runs_hold_params_epoch_metrics_and_final_results(finished_search,
             assert client.get_metric_history(child.info.run_id, f"train_loss/{corpus}")
         epochs = [m.step for m in client.get_metric_history(child.info.run_id, "mean_valid_ua")]
         assert epochs == list(range(1, len(epochs) + 1))  # every epoch once, in order
-        assert client.get_metric_history(child.info.run_id, "loss/pel")
         # per-epoch metrics never include a test corpus: nothing during training looks at one
         assert not [k for k in child.data.metrics if k.startswith("test_") and
                     len(client.get_metric_history(child.info.run_id, k)) > 1]
     finished = [c for c in children if c.data.tags.get(Tag.STOPPED_BY) == "training"]
-    assert finished, "at least one trial must train to its end"
+    assert {(c.data.params["method"], c.data.params["holdout"]) for c in finished} == {
+        (m, h) for m in METHODS for h in HOLDOUTS}, "in every study at least one trial must train to its end"
     for child in finished:
-        metrics = child.data.metrics
-        assert 0 <= metrics["test_ua"] <= 1 and metrics["test_ua"] == metrics["test_ua/iemocap"]
+        metrics, holdout = child.data.metrics, child.data.params["holdout"]
+        corpora = [c for c in LABELLED if c != holdout]
+        assert 0 <= metrics["test_ua"] <= 1 and metrics["test_ua"] == metrics[f"test_ua/{holdout}"]
         assert 0 <= metrics["test_ua/msp-podcast"] <= 1  # the test-only corpus, evaluated at the end
-        weights = [metrics[f"final_weight/{c}"] for c in corpora + ["msp-podcast"] if f"final_weight/{c}" in metrics]
-        assert len(weights) == 2 and sum(weights) == pytest.approx(2.0, rel=1e-4)  # eq. 3: mean 1
+        weights = {c: metrics[f"final_weight/{c}"] for c in [*LABELLED, "msp-podcast"]
+                   if f"final_weight/{c}" in metrics}
+        assert sorted(weights) == corpora and sum(weights.values()) == pytest.approx(2.0, rel=1e-4)  # eq. 3: mean 1
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert File.FINAL_METRICS in artifacts and "best_model.pt" not in artifacts  # no model per trial
         local = client.download_artifacts(child.info.run_id, File.FINAL_METRICS, str(tmp_path))
         confusion = json.loads(Path(local).read_text())["confusion"]
-        assert set(confusion) == {"iemocap", "msp-podcast"} and np.array(confusion["iemocap"]).shape == (4, 4)
+        assert set(confusion) == {holdout, "msp-podcast"} and np.array(confusion[holdout]).shape == (4, 4)
 
 
 def test_the_selected_model_is_registered_with_its_test_ua(finished_search):
     config, locations, summary = finished_search
     client, children = _runs(config, locations, "trial")
-    versions = client.search_model_versions(f"name = '{model_name('cww+pel-al')}'")
-    assert len(versions) == 1
-    version = versions[0]
-    assert version.tags["holdout"] == "iemocap" and version.tags["search"] == config.name
     selected = [c for c in children if c.data.tags.get(Tag.SELECTED) == "true"]
-    assert len(selected) == 1 and selected[0].info.run_id == version.run_id
-    assert float(version.tags["test_ua"]) == pytest.approx(selected[0].data.metrics["test_ua"], abs=1e-4)
-    artifacts = {a.path for a in client.list_artifacts(version.run_id, "diagnostics")}
-    assert "diagnostics/confusion_matrix.png" in artifacts
+    assert len(selected) == 4  # one per study
+    for method in METHODS:
+        versions = client.search_model_versions(f"name = '{model_name(method)}'")
+        assert len(versions) == 2  # a version per held-out corpus
+        assert {v.tags["holdout"] for v in versions} == HOLDOUTS
+        for version in versions:
+            assert version.tags["search"] == config.name and version.tags["method"] == method
+            mine = [c for c in selected
+                    if (c.data.params["method"], c.data.params["holdout"]) == (method, version.tags["holdout"])]
+            assert len(mine) == 1 and mine[0].info.run_id == version.run_id
+            assert float(version.tags["test_ua"]) == pytest.approx(mine[0].data.metrics["test_ua"], abs=1e-4)
+            artifacts = {a.path for a in client.list_artifacts(version.run_id, "diagnostics")}
+            assert "diagnostics/confusion_matrix.png" in artifacts
 
 
 def test_selection_uses_validation_only_and_every_seed_trained_to_its_end(finished_search):
     config, locations, summary = finished_search
     client, children = _runs(config, locations, "trial")
-    rows = pd.DataFrame([{"config": c.data.params["config"], "valid": c.data.metrics.get("best_mean_valid_ua"),
-                          "test": c.data.metrics.get("test_ua"), "phase": c.data.tags[Tag.PHASE],
-                          "done": c.data.tags.get(Tag.STOPPED_BY) == "training"} for c in children])
-    search = rows[rows["done"] & (rows["phase"] == "search")]
-    per_config = search.groupby("config").agg(n=("valid", "size"), valid=("valid", "mean"))
-    best = per_config.sort_values(["n", "valid"], ascending=False).index[0]
-    assert summary.iloc[0]["config"] == best
-    evaluated = rows[rows["done"] & (rows["config"] == best)]
-    assert summary.iloc[0]["seeds"] == 2 == len(evaluated)
-    assert summary.iloc[0]["test_ua_mean"] == pytest.approx(evaluated["test"].mean())
+    all_rows = pd.DataFrame([{"method": c.data.params["method"], "holdout": c.data.params["holdout"],
+                              "config": c.data.params["config"], "valid": c.data.metrics.get("best_mean_valid_ua"),
+                              "test": c.data.metrics.get("test_ua"), "e": c.data.metrics.get("test_ua/msp-podcast"),
+                              "phase": c.data.tags[Tag.PHASE], "done": c.data.tags.get(Tag.STOPPED_BY) == "training"}
+                             for c in children])
     assert "test_ua/msp-podcast_mean" in summary.columns
+    assert sorted(zip(summary["method"], summary["holdout"], strict=True)) == sorted(
+        (m, h) for m in METHODS for h in HOLDOUTS)
+    for row in summary.to_dict("records"):
+        rows = all_rows[(all_rows["method"] == row["method"]) & (all_rows["holdout"] == row["holdout"])]
+        search = rows[rows["done"] & (rows["phase"] == "search")]
+        per_config = search.groupby("config").agg(n=("valid", "size"), valid=("valid", "mean"))
+        best = per_config.sort_values(["n", "valid"], ascending=False).index[0]
+        assert row["config"] == best
+        assert row["configs_tried"] == CONFIGURATIONS[row["method"]] == rows.loc[rows["phase"] == "search",
+                                                                                 "config"].nunique()
+        evaluated = rows[rows["done"] & (rows["config"] == best)]
+        assert row["seeds"] == 2 == len(evaluated)
+        assert row["test_ua_mean"] == pytest.approx(evaluated["test"].mean())
+        assert row["test_ua/msp-podcast_mean"] == pytest.approx(evaluated["e"].mean())  # the test-only corpus
 
 
-def test_artifacts_stay_under_the_storage(finished_search):
+def test_artifacts_stay_under_the_storage(finished_search, shared_search):
     config, locations, _ = finished_search
     client, children = _runs(config, locations, "trial")
     root = locations.storage.local_path.as_uri()
     assert all(c.info.artifact_uri.startswith(root) for c in children)
-    assert not (Path.cwd() / "mlruns").exists()
+    assert not (shared_search.cwd / "mlruns").exists()  # the working directory the search ran in
     # Trials' checkpoints (the best epoch's weights) are gone once the selected model is logged.
     search_dir = locations.storage.local_path / config.name
     assert list(search_dir.glob("trial-*")) and not list(search_dir.glob("trial-*/checkpoint_*"))
@@ -141,13 +182,16 @@ def test_optuna_studies_are_stored_beside_mlflow_for_the_dashboard_and_importanc
 
     config, locations, _ = finished_search
     assert locations.optuna_storage == f"sqlite:///{locations.storage.local_path / 'optuna.db'}"
-    names = [s.study_name for s in optuna.get_all_study_summaries(locations.optuna_storage)]
-    assert names == [f"{config.name}/cww+pel-al--loco-iemocap"]
-    study = optuna.load_study(study_name=names[0], storage=locations.optuna_storage)
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
-    assert study.trials[0].params["lambda_w"] == 4.0  # the paper's configuration first
-    importances = optuna.importance.get_param_importances(study)
-    assert set(importances) <= {"lambda_w", "lambda_l", "cww_signal", "cww_smoothing", "weight_floor"}
+    names = sorted(s.study_name for s in optuna.get_all_study_summaries(locations.optuna_storage))
+    # one per cww+pel-al study; ce searches nothing, so it has none
+    assert names == [f"{config.name}/cww+pel-al--loco-{holdout}" for holdout in sorted(HOLDOUTS)]
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=locations.optuna_storage)
+        assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+        assert study.trials[0].params["lambda_w"] == 4.0  # the paper's configuration first
+        assert study.trials[0].params["lambda_l"] == 0.001
+        importances = optuna.importance.get_param_importances(study)
+        assert set(importances) <= {"lambda_w", "lambda_l", "cww_signal", "cww_smoothing", "weight_floor"}
 
 
 @pytest.mark.slow

@@ -165,31 +165,27 @@ def test_file_uri_storage_is_the_local_folder(tmp_path):
     assert Storage.of("file://localhost" + str(folder)).local_path == folder
 
 
-def test_a_search_with_a_file_uri_storage_writes_only_there(tmp_path, ray_local, monkeypatch):
+def test_a_search_with_a_file_uri_storage_writes_only_there(shared_search):
+    """The session's shared search (tests/conftest.py) ran with ``--storage file://<folder>`` from an empty cwd."""
     from mlflow.tracking import MlflowClient
 
-    from distser.search import RunOptions, build_parser, prepare, run_search
-    from distser.search._cli import given_layers
-
-    folder = tmp_path / "runs"
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    argv = [*TINY, "--seeds", "1", "--samples", "1", "--max-epochs", "2", "--storage", folder.as_uri(), "--name",
-            "file-uri", "--set", "tracking.keep_checkpoints=true"]
-    config, locations = prepare(given_layers(build_parser().parse_args(argv)), RunOptions())
-    summary = run_search(config, locations, RunOptions())
-    assert len(summary) == 1
+    config, locations, summary = shared_search.config, shared_search.locations, shared_search.summary
+    folder, cwd, name = shared_search.storage, shared_search.cwd, shared_search.config.name
+    assert config.tracking.storage == folder.as_uri()  # given as a file:// URI
+    assert len(summary) == 4  # ce and cww+pel-al, two held-out corpora each
     assert locations.tracking_uri == f"sqlite:///{folder / 'mlflow.db'}"
-    assert (folder / "file-uri" / File.RECORD).is_file()
-    assert list(folder.glob("file-uri/trial-*/checkpoint_*"))
-    assert list(folder.glob("file-uri/experiment_state-*.json"))
+    assert (folder / name / File.RECORD).is_file()
+    # Every trial's last checkpoint was there (the search deletes them once its selected models are logged).
+    trials = {p.name for p in folder.glob(f"{name}/trial-*")}
+    assert trials and {p.parent.name for p in shared_search.checkpoints} == trials
+    assert all(p.parent.parent == folder / name and p.name.startswith("checkpoint_") for p in shared_search.checkpoints)
+    assert list(folder.glob(f"{name}/experiment_state-*.json"))
     assert list(folder.glob("synthetic-features-0.02/*"))
     client = MlflowClient(locations.tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name(config.tracking.experiment).experiment_id])
     assert runs and all(run.info.artifact_uri.startswith((folder / "mlartifacts").as_uri()) for run in runs)
     assert list((folder / "mlartifacts").rglob(File.FINAL_METRICS))
-    assert [p for p in (folder / "mlartifacts").rglob("MLmodel") if "models" in p.parts]  # the registered model
+    assert [p for p in (folder / "mlartifacts").rglob("MLmodel") if "models" in p.parts]  # the registered models
     assert list(cwd.iterdir()) == []  # no ./file:, ./mlruns, ./runs
 
 
