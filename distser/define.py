@@ -91,6 +91,7 @@ class File:
     FINAL_METRICS = "final_metrics.json"
     MODEL = "best_model.pt"  # a trial's best-epoch weights (in Tune's checkpoint, not in MLflow)
     CHECKPOINT = "trainer.pt"  # a trial's resumable trainer state
+    FINAL_REPORT = "final_report.json"  # a finished trial's last report, beside its model
 
 
 def model_name(method: str) -> str:

@@ -12,7 +12,8 @@ the report (names in :mod:`distser.define`):
   (:meth:`~distser.learning.EpochRecord.flat`), logged as they are;
 - at its **end** it reports ``finished = 1``, ``score`` (what its study's selection ranks by) and
   ``final``: test metrics of every test corpus, the final corpus weights, the best epoch; plus the
-  confusion matrices and a checkpoint holding the best epoch's weights (``best_model.pt``).
+  confusion matrices and a checkpoint holding the best epoch's weights (``best_model.pt``) and this
+  report (``final_report.json``): a trial restored from that checkpoint hands both in again;
 - a trial whose loss diverges or whose data is unusable reports ``error`` instead and ends: it is
   reported as failed, not retried as if its node had died.
 """
@@ -20,7 +21,9 @@ the report (names in :mod:`distser.define`):
 from __future__ import annotations
 
 import gc
+import json
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -125,21 +128,33 @@ def run_trial(config: dict[str, Any], data: SharedData) -> None:
     import torch
     from ray import tune
 
+    checkpoint = tune.get_checkpoint()
+    restored = Path(checkpoint.to_directory()) if checkpoint is not None else None  # a temporary copy
     try:
-        trainer = Trainer(data.task(config["plan"]), train_config(config))
-        resume_from = None
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is not None:  # a retried trial (node lost, driver resumed): continue exactly
-            resume_from = Path(checkpoint.to_directory()) / File.CHECKPOINT
-        result = trainer.fit([_ReportEveryEpoch(float(config["training"]["checkpoint_seconds"]))],
-                             resume_from=resume_from)
-    except (NonFiniteLoss, ValueError) as error:
-        # Deterministic: the same data and seed fail the same way on any node. Report, do not retry.
-        tune.report({"error": f"{type(error).__name__}: {error}", "finished": 0, Metric.EPOCH: 0})
-        return
+        if restored is not None and (restored / File.FINAL_REPORT).is_file():
+            # The trial had handed in its final result and model when the driver stopped (Ctrl+C, a killed
+            # driver) before Tune recorded its end: hand the same ones in again instead of training anew.
+            report = json.loads((restored / File.FINAL_REPORT).read_text())
+            tune.report(report, checkpoint=tune.Checkpoint.from_directory(restored))
+            return
+        try:
+            trainer = Trainer(data.task(config["plan"]), train_config(config))
+            # A retried trial (node lost, driver resumed) continues exactly from its last checkpoint.
+            resume_from = restored / File.CHECKPOINT if restored is not None else None
+            result = trainer.fit([_ReportEveryEpoch(float(config["training"]["checkpoint_seconds"]))],
+                                 resume_from=resume_from)
+        except (NonFiniteLoss, ValueError) as error:
+            # Deterministic: the same data and seed fail the same way on any node. Report, do not retry.
+            tune.report({"error": f"{type(error).__name__}: {error}", "finished": 0, Metric.EPOCH: 0})
+            return
+    finally:
+        if restored is not None:
+            shutil.rmtree(restored, ignore_errors=True)
     with tempfile.TemporaryDirectory() as folder:
+        report = final_report(result, config)
         torch.save(result.state_dict, Path(folder) / File.MODEL)
-        tune.report(final_report(result, config), checkpoint=tune.Checkpoint.from_directory(folder))
+        (Path(folder) / File.FINAL_REPORT).write_text(json.dumps(report))
+        tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
     # A reused actor trains trial after trial: free this one's cycles and heap before the next.
     del trainer, result
     gc.collect()

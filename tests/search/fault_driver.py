@@ -16,6 +16,8 @@ Faults:
   then SIGKILLs itself (the rest of the batch and the trial's end are never written).
 - ``kill-driver-in-log-model``: the driver logs and registers the first selected model, then SIGKILLs
   itself before tagging the run as selected and logging its diagnostics.
+- ``interrupt-driver-at-final-result``: the driver interrupts itself (SIGINT, as Ctrl+C) right after Tune
+  took in a trial's final result and model checkpoint, before the trial's end is recorded.
 
 Nothing happens at import (pytest imports this module for its doctests).
 """
@@ -108,9 +110,24 @@ def kill_driver_in_log_model(fault_dir: Path) -> None:
     distser.inference.log_model = log_model
 
 
+def interrupt_driver_at_final_result(fault_dir: Path) -> None:
+    from distser.search._tracking import MLflowTrialCallback
+
+    original = MLflowTrialCallback.on_checkpoint
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
+        original(self, iteration, trials, trial, checkpoint, **info)
+        if (trial.last_result or {}).get("finished") == 1 and _strike_once(
+                fault_dir, {"trial_id": trial.trial_id, "run_id": self._run_id(trial)}):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    MLflowTrialCallback.on_checkpoint = on_checkpoint
+
+
 FAULTS = {"kill-worker-node-at-final-report": kill_worker_node_at_final_report,
           "kill-driver-in-log-final": kill_driver_in_log_final,
-          "kill-driver-in-log-model": kill_driver_in_log_model}
+          "kill-driver-in-log-model": kill_driver_in_log_model,
+          "interrupt-driver-at-final-result": interrupt_driver_at_final_result}
 
 
 def main(argv: list[str]) -> int:

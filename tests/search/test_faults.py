@@ -128,7 +128,8 @@ def _assert_every_trial_once_nothing_running(uri: str, name: str, trials: int = 
     children = [r for r in runs if r.data.tags.get(Tag.ROLE) == "trial"]
     ids = [r.data.tags[Tag.TRIAL_ID] for r in children]
     assert len(children) == trials and len(set(ids)) == trials, sorted(ids)
-    assert {r.info.status for r in children} == {"FINISHED"}
+    assert {r.info.status for r in children} == {"FINISHED"}, \
+        [(r.info.run_name, r.info.status, r.data.tags.get(Tag.ERROR)) for r in children]
     assert {r.data.tags.get(Tag.STOPPED_BY) for r in children} == {"training"}
     for run in children:  # the whole final batch, not a part of it
         assert 0 <= run.data.metrics["test_ua"] <= 1 and "test_ua/crema-d" in run.data.metrics, run.data.metrics
@@ -536,6 +537,33 @@ def test_a_worker_node_killed_while_a_trial_hands_in_its_final_result(tmp_path, 
     assert victim[0].data.tags.get(Tag.RETRIED) == "true"  # Tune retried it from its last checkpoint...
     assert len(victim[0].data.tags[Tag.NODES].split(",")) == 2  # ...on the head node
     assert "registered distser-cww version" in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ctrl+C between a trial's final result and its recorded end, then resumed with the hint
+
+
+@pytest.mark.slow
+def test_ctrl_c_after_a_final_result_resumes_that_trial_from_its_final_result(tmp_path):
+    """Tune restores such a trial from its last checkpoint: the final one (model and final report, no
+    trainer state). It must hand that result in again, not fail loading a trainer state (CI found it)."""
+    fault_dir = tmp_path / "fault"
+    fault_dir.mkdir()
+    uri = _uri(tmp_path / "runs")
+    cut, _ = _run([sys.executable, DRIVER, "interrupt-driver-at-final-result", str(fault_dir), "--", *SMALL,
+                   "--storage", "runs", "--name", "cut"], cwd=tmp_path)
+    assert cut.returncode == 130 and (fault_dir / "struck").exists(), cut.stderr[-3000:]
+    hit = json.loads((fault_dir / "struck").read_text())
+    before = _snapshot(uri, "cut")[hit["run_id"]]
+    assert before["status"] == "KILLED" and "test_ua" in before["metrics"]  # its final result was logged
+
+    resumed, seconds = _run([DISTSER, "search", "--resume", "--name", "cut", "--storage", "runs"], cwd=tmp_path)
+    print(f"resumed after a final result: {seconds:.1f} s")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    children = _assert_every_trial_once_nothing_running(uri, "cut")
+    again = next(run for run in children if run.info.run_id == hit["run_id"])
+    assert again.data.metrics["test_ua"] == before["metrics"]["test_ua"]  # the same result, not a new training
+    assert not (tmp_path / "runs" / "cut" / f"trial-{hit['trial_id']}" / "error.txt").exists()
 
 
 # ---------------------------------------------------------------------------------------------------
