@@ -2,7 +2,7 @@
 # The generalisation study behind docs/results/generalisation: the searches, then one report each.
 # Run from the repository root after extracting the public features (docs/results/NOTES.md) into $STORE.
 # STUDIES picks which searches run (default: all three; the LOTO search trains ~4x as many trials).
-# Prints the wall time of each step.
+# Prints the wall time of each step; MLflow records the commit each search ran on (mlflow.source.git.commit).
 set -euo pipefail
 DISTSER=${DISTSER:-.venv/bin/distser}
 STORE=${STORE:-features}
@@ -18,4 +18,3 @@ for study in $STUDIES; do
     step "$DISTSER" report --search "gen-$study" --storage "$RUNS" --out "$HERE/$study" \
         --title "Generalisation to unseen corpora ($study): public corpora, LOCO, 10 seeds"
 done
-git rev-parse HEAD > "$HERE/COMMIT"
