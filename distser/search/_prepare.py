@@ -131,17 +131,22 @@ def prepare(given: dict[str, Any], options: RunOptions) -> tuple[SearchConfig, L
             raise ConfigError(f"a search named {config.name!r} exists in {storage.uri}; continue it with --resume "
                               "or start it over with --replace")
     locations = locate(config)
-    storage.check_writable()
-    if locations.artifact_location and not storage.is_local:  # MLflow's artifacts go there through its own client
-        missing = storage.artifact_client_error()
-        if missing:
-            raise ConfigError(missing)
-        if storage.uri.startswith("s3://") and storage.endpoint:  # named in the URI's options: MLflow's too
-            os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", storage.endpoint)
-    check_tracking(locations.tracking_uri, config.tracking.experiment)
-    if locations.optuna_storage and locations.optuna_storage.startswith("sqlite:///"):
-        check_sqlite_uri(locations.optuna_storage, "tracking.optuna_storage")
-    check_store(config)
+    created = storage.check_writable()
+    try:
+        if locations.artifact_location and not storage.is_local:  # MLflow's artifacts go there via its client
+            missing = storage.artifact_client_error()
+            if missing:
+                raise ConfigError(missing)
+            if storage.uri.startswith("s3://") and storage.endpoint:  # named in the URI's options: MLflow's too
+                os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", storage.endpoint)
+        check_tracking(locations.tracking_uri, config.tracking.experiment)
+        if locations.optuna_storage and locations.optuna_storage.startswith("sqlite:///"):
+            check_sqlite_uri(locations.optuna_storage, "tracking.optuna_storage")
+        check_store(config)
+    except ConfigError:
+        if created:
+            storage.remove_if_empty()
+        raise
     return config, locations
 
 

@@ -141,9 +141,13 @@ class Storage:
         if self.exists(*parts):
             self.filesystem.delete_dir(self.fs_path(*parts))
 
-    def check_writable(self) -> None:
-        """Create the root and write and delete a small file; ConfigError naming the storage otherwise."""
+    def check_writable(self) -> bool:
+        """Create the root and write and delete a small file; ConfigError naming the storage otherwise.
+
+        Returns whether the root was created here (see :meth:`remove_if_empty`).
+        """
         probe = f".distser-write-test-{uuid.uuid4().hex}"
+        created = self.filesystem.get_file_info(self.path).type == pafs.FileType.NotFound
         try:
             self.filesystem.create_dir(self.path, recursive=True)
             with self.filesystem.open_output_stream(self.fs_path(probe)) as stream:
@@ -151,3 +155,10 @@ class Storage:
             self.filesystem.delete_file(self.fs_path(probe))
         except (OSError, pa.ArrowException) as error:
             raise ConfigError(f"--storage {self.uri} is not writable: {error}") from None
+        return created
+
+    def remove_if_empty(self) -> None:
+        """Remove the root if nothing is in it (a search that failed its checks leaves no folder behind)."""
+        selector = pafs.FileSelector(self.path, allow_not_found=True)
+        if not self.filesystem.get_file_info(selector):
+            self.filesystem.delete_dir(self.path)

@@ -65,6 +65,7 @@ def test_a_tracking_server_that_does_not_answer_fails_in_seconds_naming_it(stora
     code, err, seconds = _run(["--tracking-uri", f"http://127.0.0.1:{port}", "--storage", str(storage)])
     assert code == 2 and f"http://127.0.0.1:{port}" in err and "no MLflow server answers" in err
     assert seconds < 10
+    assert not storage.exists()  # the storage folder its checks made is gone again
 
 
 def test_a_tracking_database_that_cannot_be_created_names_its_folder(tmp_path, storage):
@@ -72,6 +73,7 @@ def test_a_tracking_database_that_cannot_be_created_names_its_folder(tmp_path, s
     blocker.write_text("a file")
     code, err, seconds = _run(["--tracking-uri", f"sqlite:///{blocker}/sub/mlflow.db", "--storage", str(storage)])
     assert code == 2 and f"{blocker}/sub" in err and seconds < 10
+    assert not storage.exists()
 
 
 def test_storage_that_cannot_be_written_fails_naming_it(tmp_path):
@@ -93,6 +95,11 @@ def test_a_store_that_is_not_there_or_holds_another_feature_set(tmp_path, storag
     code, err, _ = _run(["--store", str(tmp_path / "store"), "--feature-set", "eGeMAPSv02", "--holdout", "emodb",
                          "--storage", str(storage)])
     assert code == 2 and "'emodb' is not in the store" in err and "crema-d" in err
+    assert not storage.exists()
+    storage.mkdir()
+    (storage / "kept").write_text("a user's file")
+    code, err, _ = _run(["--store", str(tmp_path / "nope"), "--storage", str(storage)])
+    assert code == 2 and (storage / "kept").exists()  # a folder that was there stays, with what it holds
 
 
 def test_resume_of_an_unknown_search_lists_the_ones_that_exist(storage):
