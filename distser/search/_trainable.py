@@ -134,7 +134,7 @@ def run_trial(config: dict[str, Any], data: SharedData) -> None:
         if restored is not None and (restored / File.FINAL_REPORT).is_file():
             # The trial had handed in its final result and model when the driver stopped (Ctrl+C, a killed
             # driver) before Tune recorded its end: hand the same ones in again instead of training anew.
-            report = json.loads((restored / File.FINAL_REPORT).read_text())
+            report = {**json.loads((restored / File.FINAL_REPORT).read_text()), "node_id": _node_id()}
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(restored))
             return
         try:
