@@ -67,7 +67,9 @@ def _corpus_rows(manifest: pd.DataFrame, corpus: str) -> pd.DataFrame:
 
 
 def _ids(rows: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
-    return rows.loc[mask, "utterance_id"].to_numpy(dtype=object)
+    # In id order, not the store's row order: extraction writes rows in the order its parallel tasks
+    # finish, and minibatches follow the plan, so a seed gives the same training from any extraction.
+    return np.sort(rows.loc[mask, "utterance_id"].to_numpy(dtype=object))
 
 
 def _unlabeled(manifest: pd.DataFrame, corpus: str | None) -> np.ndarray:
@@ -77,7 +79,7 @@ def _unlabeled(manifest: pd.DataFrame, corpus: str | None) -> np.ndarray:
     if rows.empty:
         raise ValueError(f"unlabeled corpus {corpus!r} is not in the manifest "
                          f"(unlabeled corpora: {', '.join(unlabeled_corpora(manifest)) or 'none'})")
-    return rows["utterance_id"].to_numpy(dtype=object)
+    return np.sort(rows["utterance_id"].to_numpy(dtype=object))  # in id order, as _ids
 
 
 def _test_ids(manifest: pd.DataFrame, corpus: str) -> np.ndarray:
