@@ -24,6 +24,7 @@ import gc
 import json
 import math
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -123,6 +124,26 @@ def final_report(result: TrainResult, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def restored_state(folder: Path | None) -> tuple[dict[str, Any] | None, Path | None]:
+    """What a retried trial (node lost, driver resumed) restored from its last checkpoint: (final report,
+    trainer state to continue from), either or both None.
+
+    A final report: the trial had handed in its final result and model when the driver stopped (Ctrl+C, a
+    killed driver) before Tune recorded its end; it hands the same ones in again instead of training anew.
+    A trainer state: it continues exactly from there. Neither (a checkpoint whose upload was cut short by a
+    kill): it trains from the start, which gives the same result for its seed.
+    """
+    if folder is None:
+        return None, None
+    if (folder / File.FINAL_REPORT).is_file():
+        return json.loads((folder / File.FINAL_REPORT).read_text()), None
+    if (folder / File.CHECKPOINT).is_file():
+        return None, folder / File.CHECKPOINT
+    print(f"distser: checkpoint {folder} holds neither a trainer state nor a final result "
+          f"({sorted(p.name for p in folder.iterdir())}): training from the start", file=sys.stderr)
+    return None, None
+
+
 def run_trial(config: dict[str, Any], data: SharedData) -> None:
     """Tune function trainable. ``data`` arrives through ``tune.with_parameters`` (object store)."""
     import torch
@@ -131,16 +152,12 @@ def run_trial(config: dict[str, Any], data: SharedData) -> None:
     checkpoint = tune.get_checkpoint()
     restored = Path(checkpoint.to_directory()) if checkpoint is not None else None  # a temporary copy
     try:
-        if restored is not None and (restored / File.FINAL_REPORT).is_file():
-            # The trial had handed in its final result and model when the driver stopped (Ctrl+C, a killed
-            # driver) before Tune recorded its end: hand the same ones in again instead of training anew.
-            report = {**json.loads((restored / File.FINAL_REPORT).read_text()), "node_id": _node_id()}
-            tune.report(report, checkpoint=tune.Checkpoint.from_directory(restored))
+        finished, resume_from = restored_state(restored)
+        if finished is not None:
+            tune.report({**finished, "node_id": _node_id()}, checkpoint=tune.Checkpoint.from_directory(restored))
             return
         try:
             trainer = Trainer(data.task(config["plan"]), train_config(config))
-            # A retried trial (node lost, driver resumed) continues exactly from its last checkpoint.
-            resume_from = restored / File.CHECKPOINT if restored is not None else None
             result = trainer.fit([_ReportEveryEpoch(float(config["training"]["checkpoint_seconds"]))],
                                  resume_from=resume_from)
         except (NonFiniteLoss, ValueError) as error:

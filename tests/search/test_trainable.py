@@ -42,3 +42,24 @@ def test_zero_seconds_checkpoints_every_epoch(reports):
     for epoch in range(1, 4):
         callback.on_epoch_end(_Trainer(), _epoch(epoch))
     assert reports == [True, True, True]
+
+
+def test_a_restored_checkpoint_is_a_final_result_a_trainer_state_or_nothing_usable(tmp_path, capsys):
+    import json
+
+    from distser.define import File
+
+    assert _trainable.restored_state(None) == (None, None)
+    final = tmp_path / "final"
+    final.mkdir()
+    (final / File.MODEL).write_bytes(b"weights")
+    (final / File.FINAL_REPORT).write_text(json.dumps({"finished": 1, "score": 0.5}))
+    assert _trainable.restored_state(final) == ({"finished": 1, "score": 0.5}, None)  # handed in again
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / File.CHECKPOINT).write_bytes(b"state")
+    assert _trainable.restored_state(state) == (None, state / File.CHECKPOINT)  # continued from there
+    cut = tmp_path / "cut"  # an upload cut short by a kill: train from the start rather than fail 4 times
+    cut.mkdir()
+    assert _trainable.restored_state(cut) == (None, None)
+    assert "holds neither a trainer state nor a final result" in capsys.readouterr().err
