@@ -484,7 +484,7 @@ def _wait_for_nodes(port: int, env: dict, count: int, timeout: float = 120) -> N
 
 @pytest.fixture
 def two_node_cluster(tmp_path):
-    """Head and worker node on this machine (token auth), 1 CPU each; the worker's session id in FAULT_DIR."""
+    """Head (1 CPU) and worker node (2 CPUs) on this machine (token auth); the worker's session id in FAULT_DIR."""
     env = _env(RAY_AUTH_MODE="token")
     subprocess.run([RAY, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
     fault_dir = tmp_path / "fault"
@@ -502,7 +502,8 @@ def two_node_cluster(tmp_path):
         start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
                "--node-ip-address=127.0.0.1"], {})
         _wait_for_nodes(port, env, 1)
-        worker = start([f"--address=127.0.0.1:{port}", "--num-cpus=1", "--node-ip-address=127.0.0.1"],
+        # Two CPUs on the worker: two of the three trial slots, so trials land there however busy the machine.
+        worker = start([f"--address=127.0.0.1:{port}", "--num-cpus=2", "--node-ip-address=127.0.0.1"],
                        {"DISTSER_FAULT_NODE": "worker"})
         (fault_dir / "worker-sid").write_text(str(worker.pid))  # start_new_session: its pid is its session id
         _wait_for_nodes(port, env, 2)
@@ -520,9 +521,11 @@ def two_node_cluster(tmp_path):
 def test_a_worker_node_killed_while_a_trial_hands_in_its_final_result(tmp_path, two_node_cluster):
     storage = tmp_path / "runs"
     fault_dir = two_node_cluster["fault_dir"]
+    # 8 trials, not 4: on a busy machine the head node alone once finished 4 before the worker's trial actor
+    # had started, and the fault never struck.
     done, seconds = _run([sys.executable, DRIVER, "kill-worker-node-at-final-report", str(fault_dir), "--",
-                          "--address", two_node_cluster["address"], *SMALL, "--storage", str(storage), "--name",
-                          "worker-lost"], cwd=tmp_path, env=two_node_cluster["env"], timeout=480)
+                          "--address", two_node_cluster["address"], *_small(samples=4), "--storage", str(storage),
+                          "--name", "worker-lost"], cwd=tmp_path, env=two_node_cluster["env"], timeout=480)
     struck = fault_dir / "struck"
     assert struck.exists(), f"no trial reached its final report on the worker node: {done.stderr[-3000:]}"
     hit = json.loads(struck.read_text())
@@ -530,7 +533,7 @@ def test_a_worker_node_killed_while_a_trial_hands_in_its_final_result(tmp_path, 
     assert done.returncode == 0, done.stderr[-3000:]
     print(f"worker node killed at a final report: the search ended (exit 0) after {seconds:.1f} s")
 
-    children = _assert_every_trial_once_nothing_running(_uri(storage), "worker-lost")
+    children = _assert_every_trial_once_nothing_running(_uri(storage), "worker-lost", trials=8)
     victim = [r for r in children if r.data.params["seed"] == str(hit["seed"]) and
               r.data.params["config"] == hit["config"] and r.data.tags[Tag.PHASE] == hit["phase"]]
     assert len(victim) == 1
