@@ -147,7 +147,7 @@ class Storage:
         Returns whether the root was created here (see :meth:`remove_if_empty`).
         """
         probe = f".distser-write-test-{uuid.uuid4().hex}"
-        created = self.filesystem.get_file_info(self.path).type == pafs.FileType.NotFound
+        created = not self.exists()
         try:
             self.filesystem.create_dir(self.path, recursive=True)
             with self.filesystem.open_output_stream(self.fs_path(probe)) as stream:
@@ -161,4 +161,4 @@ class Storage:
         """Remove the root if nothing is in it (a search that failed its checks leaves no folder behind)."""
         selector = pafs.FileSelector(self.path, allow_not_found=True)
         if not self.filesystem.get_file_info(selector):
-            self.filesystem.delete_dir(self.path)
+            self.delete()
