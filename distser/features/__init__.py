@@ -12,6 +12,8 @@ Example:
 
 from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read_audio
 from ._extract import ExtractReport, extract
+from ._normalization import Normalization, PlanParts, fit_normalizer, normalize_target, statistics
+from ._normalization import names as normalization_names
 from ._store import FeatureStore, ShardError, check_finite, read_shard, shard_table, write_table_atomic
 from ._synthetic import PAPER_CORPORA, synthetic_manifest_and_features, write_synthetic
 from ._task import Normalizer, TaskLoader, load_task, table_of
@@ -23,16 +25,22 @@ __all__ = [
     "ExtractionError",
     "Extractor",
     "FeatureStore",
+    "Normalization",
     "Normalizer",
+    "PlanParts",
     "ShardError",
     "TaskLoader",
     "check_finite",
     "content_hash",
     "extract",
+    "fit_normalizer",
     "load_task",
+    "normalization_names",
+    "normalize_target",
     "read_audio",
     "read_shard",
     "shard_table",
+    "statistics",
     "table_of",
     "synthetic_manifest_and_features",
     "write_synthetic",

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..arrays import EMOTIONS, IndexedTask, Task, index_task
+from ..arrays import EMOTIONS, GroupNormalizer, IndexedTask, Task, index_task
 from ._data import check_task
 from ._losses import class_weights, cross_entropy_per_sample, one_hot_targets
 from ._metrics import confusion_matrix, unweighted_accuracy, weighted_accuracy
@@ -298,11 +298,19 @@ class _Rows:
     def __init__(self, task: IndexedTask) -> None:
         self.table = task.table
         norm = task.normalizer
+        self.groups = norm if isinstance(norm, GroupNormalizer) else None
+        if self.groups is not None:
+            self.center = torch.from_numpy(np.asarray(norm.center, dtype=np.float32))
+            self.scale = torch.from_numpy(np.asarray(norm.scale, dtype=np.float32))
+            norm = norm.final
         self.mean = None if norm is None else torch.from_numpy(np.asarray(norm.mean, dtype=np.float32))
         self.std = None if norm is None else torch.from_numpy(np.asarray(norm.std, dtype=np.float32))
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(self.table.gather(rows))
+        if self.groups is not None:  # the same float32 operations as GroupNormalizer.apply
+            groups = torch.from_numpy(self.groups.group_of(rows).astype(np.int64))
+            x.sub_(self.center[groups]).div_(self.scale[groups])
         if self.mean is not None:
             x.sub_(self.mean).div_(self.std)
         return x

@@ -67,7 +67,7 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
     data = read_store(store, needed)
     plans = make_plans(config, data.manifest)
     specs = plan_studies(config, plans)
-    shared = data.shared(plans.all)
+    shared = data.shared(plans.all, config.data.normalizations())
     del data, plans  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
     fingerprint = store.fingerprint()
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from distser.define import Phase
+from distser.define import Param, Phase
 
 #: Columns a trial table needs.
 TRIAL_COLUMNS = ["method", "holdout", "phase", "fold", "seed", "config", "score", "test_ua", "finished"]
@@ -153,8 +153,11 @@ def select(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> p
                "score_mean": float(ranked.loc[config, "mean"]) if config in ranked.index else math.nan,
                "test_ua_mean": float(evaluated["test_ua"].mean()), "test_ua_std": _std(evaluated["test_ua"])}
         row.update({f"{c}_mean": float(evaluated[c].mean()) for c in extra})
+        if Param.NORMALIZATION in study:
+            row[Param.NORMALIZATION] = study.loc[study["config"] == config, Param.NORMALIZATION].iloc[0]
         rows.append(row)
-    columns = ["method", "holdout", "selection", "config", "seeds", "configs_tried", "score_mean", "test_ua_mean",
+    labels = ["config", *([Param.NORMALIZATION] if Param.NORMALIZATION in trials else [])]
+    columns = ["method", "holdout", "selection", *labels, "seeds", "configs_tried", "score_mean", "test_ua_mean",
                "test_ua_std", *(f"{c}_mean" for c in extra)]
     return pd.DataFrame(rows, columns=columns)
 
@@ -163,15 +166,21 @@ def format_summary(summary: pd.DataFrame, seeds: int | None = None) -> str:
     """Held-out corpus x method table of mean ± std test UA (%) with an Avg column.
 
     A cell whose configuration finished fewer than ``seeds`` seeds (default: the most any cell has)
-    says so: ``(n=2)``. Test-only corpora get their own columns (``<corpus> (test)``).
+    says so: ``(n=2)``; the selected normalisation follows in brackets (``[corpus]``) unless every
+    cell's is the paper's ``global``. Test-only corpora get their own columns (``<corpus> (test)``).
     """
     if summary.empty:
         return "(no finished trials)"
     seeds = summary["seeds"].max() if seeds is None else seeds
     has_holdout = summary["holdout"] != "-"
+    # The selected normalisation beside each cell, when the search had a choice of them.
+    norms = summary[Param.NORMALIZATION] if Param.NORMALIZATION in summary else pd.Series([""] * len(summary))
+    shown = norms.nunique() > 1 or (len(norms) and norms.iloc[0] not in ("", "global"))
     cell = summary.assign(text=[
         (f"{100 * m:.1f} ± {100 * s:.1f}" if not math.isnan(m) else "–") + ("" if n == seeds else f" (n={n})")
-        for m, s, n in zip(summary["test_ua_mean"], summary["test_ua_std"], summary["seeds"], strict=True)
+        + (f" [{norm}]" if shown else "")
+        for m, s, n, norm in zip(summary["test_ua_mean"], summary["test_ua_std"], summary["seeds"], norms,
+                                 strict=True)
     ])
     parts = []
     if has_holdout.any():
