@@ -20,7 +20,7 @@ from distser.learning import TABLE2_METHODS, parse_method
 from distser.search import ORACLE, STRATEGIES, evaluated_trials, select
 from distser.search._selection import choose
 
-from ._collect import WITHIN
+from ._collect import WITHIN, base_method
 
 #: Views of a study's configurations: the study's own selection, or the oracle (an upper bound).
 VIEWS = ("selected", "oracle")
@@ -32,9 +32,10 @@ TEST_ONLY = " (test only)"
 
 
 def ordered(methods) -> list[str]:
-    """Methods in Table 2's order (the paper's rows first; others sorted after them)."""
-    known = [m for m in ROW_ORDER if m in set(methods)]
-    return known + sorted(set(methods) - set(known))
+    """Methods in Table 2's order (the paper's rows first; others sorted after them), each method's
+    normalisation variants (``ce [corpus]``) right after it."""
+    rank = {m: i for i, m in enumerate(ROW_ORDER)}
+    return sorted(set(methods), key=lambda m: (rank.get(base_method(m), len(rank)), base_method(m), m))
 
 
 def _std(values) -> float:
@@ -260,7 +261,7 @@ def weighting_methods(trials: pd.DataFrame) -> list[str]:
         named = False
         if not method.startswith(WITHIN):
             try:
-                named = any(name in parse_method(method) for name in WEIGHTING)
+                named = any(name in parse_method(base_method(method)) for name in WEIGHTING)
             except ValueError:
                 named = False
         if moved or named:
