@@ -5,7 +5,9 @@ Each study (method × plan) is its own small state machine with its own Optuna s
 1. **search**: configurations — Optuna proposals (``mode = "search"``), the paper's grid, or the one
    configuration of ``mode = "paper"`` — each run as one trial per seed (× held-back training corpus
    for leave-one-train-corpus-out). When all trials of a configuration are done, Optuna is told their
-   mean score (a seed is a repeat, never a dimension: Optuna never picks a lucky seed).
+   mean score (a seed is a repeat, never a dimension: Optuna never picks a lucky seed); under
+   leave-one-train-corpus-out only when every held-back corpus has a score, else it is told the
+   configuration failed.
 2. **final**: when the search phase is done, the study selects a configuration from its trials
    (:func:`~distser.search._selection.choose`) and trains what the selection still needs: the seeds
    ASHA cut short (train-domain), or every seed on the whole pool (leave-one-train-corpus-out).
@@ -29,7 +31,7 @@ from ray.tune.search import Searcher
 
 from distser.define import Metric, Phase
 
-from ._selection import STRATEGIES, choose, config_key
+from ._selection import STRATEGIES, choose, config_key, rank_configs
 from ._trainable import trial_config
 
 
@@ -168,22 +170,36 @@ class _Study:
                             selection=spec.selection, searched=proposal.searched)
 
     # -- results -----------------------------------------------------------------------------
-    def trial_table(self, members: dict[str, _Member]) -> pd.DataFrame:
+    def trial_table(self, members: dict[str, _Member], trial_ids: list[str] | None = None) -> pd.DataFrame:
+        """The study's trials that are done (of ``trial_ids`` only, if given), as selection takes them."""
+        chosen = members if trial_ids is None else {t: members[t] for t in trial_ids}
         rows = [{"method": self.spec.method, "holdout": self.spec.holdout, "phase": m.phase, "fold": m.fold,
                  "seed": m.seed, "config": self.proposals[m.proposal].key, "score": m.score,
                  "test_ua": math.nan, "finished": m.finished}
-                for trial_id, m in members.items() if m.study == self.spec.id and m.done]
+                for trial_id, m in chosen.items() if m.study == self.spec.id and m.done]
         return pd.DataFrame(rows, columns=["method", "holdout", "phase", "fold", "seed", "config", "score", "test_ua",
                                            "finished"])
 
+    def outcome(self, proposal: _Proposal, members: dict[str, _Member]) -> float | None:
+        """What Optuna learns of a configuration whose trials are all done: its score, or None (failed).
+
+        Train-domain: the mean over seeds, a seed ASHA cut counting with the running best it had
+        reached. Leave-one-train-corpus-out: the score selection ranks it by, which needs a score on
+        every held-back corpus (:func:`~distser.search._selection.rank_configs`).
+        """
+        if STRATEGIES[self.spec.selection].folds:
+            ranked = rank_configs(self.trial_table(members, proposal.members), folds=True)
+            return float(ranked.loc[proposal.key, "mean"]) if proposal.key in ranked.index else None
+        finite = [s for s in (members[t].score for t in proposal.members) if math.isfinite(s)]
+        return float(np.mean(finite)) if finite else None
+
     def completed(self, proposal: _Proposal, members: dict[str, _Member]) -> None:
-        """Tell Optuna a configuration's mean score once all its trials are done."""
+        """Tell Optuna a configuration's outcome once all its trials are done."""
         if proposal.optuna_number is None:
             return
-        scores = [members[t].score for t in proposal.members]
-        finite = [s for s in scores if math.isfinite(s)]
-        if finite:
-            self.optuna.tell(proposal.optuna_number, float(np.mean(finite)))
+        value = self.outcome(proposal, members)
+        if value is not None:
+            self.optuna.tell(proposal.optuna_number, value)
         else:
             self.optuna.tell(proposal.optuna_number, state=optuna.trial.TrialState.FAIL)
 
@@ -199,7 +215,9 @@ class _Study:
             self.selected = choose(self.trial_table(members), strategy)
             if self.selected is None:
                 errors = sorted({m.error for m in mine if m.error})
-                self.failed = ("no trial trained to its end" + (": " + "; ".join(errors[:3]) if errors else ""))
+                reason = ("no configuration trained to its end on every held-back corpus" if strategy.folds
+                          else "no trial trained to its end")
+                self.failed = reason + (": " + "; ".join(errors[:3]) if errors else "")
                 self.phase = "done"
                 return
             index = next(i for i, p in enumerate(self.proposals) if p.key == self.selected)

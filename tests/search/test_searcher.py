@@ -232,3 +232,46 @@ def test_asha_never_cuts_a_trial_at_its_last_epoch():
     last = {"epoch": 3, "best_mean_valid_ua": 0.1, "last": True}
     assert scheduler.on_trial_result(None, bad, last) == "CONTINUE"
     assert scheduler.on_trial_result(None, bad, {**last, "last": False}) == "STOP"
+
+
+class _Trial:
+    """What the scheduler reads of a Tune trial."""
+
+    def __init__(self, trial_id, study, phase="search", fold=None):
+        self.trial_id, self.config = trial_id, {"study": study, "phase": phase, "fold": fold}
+
+
+def test_asha_never_races_fold_trials_of_different_held_back_corpora():
+    scheduler = PerStudyASHA({"x"}, max_epochs=10, grace_period=1, reduction_factor=2)
+    easy, hard, plain = _Trial("easy", "x", fold="b"), _Trial("hard", "x", fold="c"), _Trial("plain", "x")
+    for trial in (easy, hard, plain):
+        scheduler.on_trial_add(None, trial)
+    assert scheduler.on_trial_result(None, easy, {"epoch": 1, "best_mean_valid_ua": 0.9}) == "CONTINUE"
+    # without c the pool validates lower: its trial is not comparable with one without b, and it is not cut
+    assert scheduler.on_trial_result(None, hard, {"epoch": 1, "best_mean_valid_ua": 0.1}) == "CONTINUE"
+    assert not scheduler.stopped_by_asha("hard")
+    assert all(t not in scheduler._asha["x"]._trial_info for t in ("easy", "hard"))  # fold trials run to their end
+    assert "plain" in scheduler._asha["x"]._trial_info  # trials without a fold keep their ASHA
+
+
+def test_a_configuration_is_scored_only_when_every_held_back_corpus_has_a_score():
+    folds = {"b": "loco-a/without-b", "c": "loco-a/without-c"}
+    searcher = StudiesSearcher([_spec(selection="leave-one-train-corpus-out", folds=folds, samples=2)], search="s")
+    first = {}
+
+    def decide(trial_id, config):
+        if config["phase"] == "final":
+            return {"score": 0.5}
+        first.setdefault("config", config["config"])
+        if config["config"] == first["config"]:  # the first configuration: high without b, never scored without c
+            return {"score": 0.9, "cut": config["fold"] == "c"}
+        return {"score": 0.5}
+
+    order = _Loop(searcher).run(decide)
+    study = searcher.studies["cww--loco-a"]
+    told = {t.number: t for t in study.optuna.trials}
+    # Optuna learns nothing from the first configuration (no score without c), the second's mean
+    assert told[0].state == optuna.trial.TrialState.FAIL
+    assert told[1].value == pytest.approx(0.5)
+    second = next(c["config"] for _, c in order if c["config"] != first["config"])
+    assert study.selected == second  # the first never wins on the held-back corpora it has scores for
