@@ -116,10 +116,20 @@ class _Study:
     @property
     def optuna(self) -> optuna.Study:
         if self._optuna is None:
-            sampler = optuna.samplers.TPESampler(seed=self._sampler_seed)
-            self._optuna = optuna.create_study(study_name=self.optuna_name, storage=self._storage, sampler=sampler,
-                                               direction="maximize", load_if_exists=True)
+            self._optuna = optuna.create_study(study_name=self.optuna_name, storage=self._storage,
+                                               sampler=self._sampler(len(self.proposals)), direction="maximize",
+                                               load_if_exists=True)
         return self._optuna
+
+    def _sampler(self, index: int) -> optuna.samplers.BaseSampler:
+        """The sampler of proposal ``index``: its random draws depend on (sampler seed, index) only.
+
+        A sampler's random state is not in the RDB study that a resumed search reloads, so one seeded
+        once would replay the draws the search had already made. Seeded per proposal, a resumed
+        search proposes what the uninterrupted one would have, given the same results.
+        """
+        seed = int(np.random.SeedSequence([self._sampler_seed, index]).generate_state(1)[0])
+        return optuna.samplers.TPESampler(seed=seed)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -137,6 +147,7 @@ class _Study:
         if spec.space:
             if not self.proposals and spec.first is not None:
                 self.optuna.enqueue_trial(spec.first, skip_if_exists=True)
+            self.optuna.sampler = self._sampler(len(self.proposals))
             trial = self.optuna.ask(spec.space)
             searched, number = dict(trial.params), trial.number
         else:

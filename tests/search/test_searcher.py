@@ -275,3 +275,33 @@ def test_a_configuration_is_scored_only_when_every_held_back_corpus_has_a_score(
     assert told[1].value == pytest.approx(0.5)
     second = next(c["config"] for _, c in order if c["config"] != first["config"])
     assert study.selected == second  # the first never wins on the held-back corpora it has scores for
+
+
+def _proposals(searcher: StudiesSearcher) -> list[float]:
+    return [p.searched["lambda_w"] for p in searcher.studies["cww--loco-a"].proposals]
+
+
+@pytest.mark.parametrize("interrupt_after", [2, 4])
+def test_a_resumed_search_proposes_what_the_uninterrupted_one_would_have(tmp_path, interrupt_after):
+    def decide(trial_id, config):
+        return {"score": 1.0 - abs(config["params"]["lambda_w"] - 1.0) / 10}
+
+    spec = _spec(samples=6)
+    spec.first = {"lambda_w": 4.0}
+    uninterrupted = StudiesSearcher([spec], search="s", optuna_storage=f"sqlite:///{tmp_path}/a.db", sampler_seed=3)
+    _Loop(uninterrupted).run(decide)
+
+    searcher = StudiesSearcher([spec], search="s", optuna_storage=f"sqlite:///{tmp_path}/b.db", sampler_seed=3)
+    loop = _Loop(searcher)
+    while len(_proposals(searcher)) < interrupt_after or searcher.studies["cww--loco-a"].queue:
+        trial_id, config = loop.ask()
+        loop.finish(trial_id, **decide(trial_id, config))
+    searcher.save(str(tmp_path / "searcher.pkl"))  # Ctrl+C; then the driver starts again and Tune restores
+    loop.searcher = StudiesSearcher([], search="s")
+    loop.searcher.restore(str(tmp_path / "searcher.pkl"))
+    loop.run(decide)
+
+    assert _proposals(loop.searcher) == _proposals(uninterrupted)
+    assert len(set(_proposals(uninterrupted))) == 6
+    values = [t.params["lambda_w"] for t in loop.searcher.studies["cww--loco-a"].optuna.trials]
+    assert values == _proposals(uninterrupted)  # Optuna's record of the resumed search: no draw made twice
