@@ -8,7 +8,7 @@ import pickle
 import optuna
 import pandas as pd
 import pytest
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from ray.tune.search import Searcher
 
 from distser.search._scheduler import PerStudyASHA
@@ -305,3 +305,44 @@ def test_a_resumed_search_proposes_what_the_uninterrupted_one_would_have(tmp_pat
     assert len(set(_proposals(uninterrupted))) == 6
     values = [t.params["lambda_w"] for t in loop.searcher.studies["cww--loco-a"].optuna.trials]
     assert values == _proposals(uninterrupted)  # Optuna's record of the resumed search: no draw made twice
+
+
+SIGNALS = ("train-ua", "valid-ua", "train-loss")
+SIGNAL_SCORE = {"train-ua": 0.7, "train-loss": 0.6, "valid-ua": 0.5}
+
+
+def _signal_spec(samples: int, choices=SIGNALS) -> StudySpec:
+    return StudySpec(id="cww--loco-a", method="cww", plan="loco-a", holdout="a", seeds=[0, 1],
+                     params={"lambda_w": 4.0, "cww_signal": "train-ua"}, training=TRAINING, selection="train-domain",
+                     space={"cww_signal": CategoricalDistribution(choices)}, samples=samples, eval_seeds=[0, 1, 2])
+
+
+def test_a_repeated_proposal_is_not_trained_again_and_its_configuration_keeps_its_own_trials(tmp_path):
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    ahead = optuna.create_study(study_name="s/cww--loco-a", storage=storage, direction="maximize")
+    for _ in range(2):  # Optuna proposes the same configuration twice, the worst of the three
+        ahead.enqueue_trial({"cww_signal": "valid-ua"})
+    searcher = StudiesSearcher([_signal_spec(samples=3)], search="s", optuna_storage=storage)
+    order = _Loop(searcher).run(lambda tid, c: {"score": SIGNAL_SCORE[c["params"]["cww_signal"]]})
+    search = [c for _, c in order if c["phase"] == "search"]
+    assert sorted(c["params"]["cww_signal"] for c in search) == sorted(SIGNALS * 2)  # 3 configurations x 2 seeds
+    study = searcher.studies["cww--loco-a"]
+    table = study.trial_table(searcher.members)
+    assert table[table["phase"] == "search"].groupby("config").size().tolist() == [2, 2, 2]
+    assert '"train-ua"' in study.selected  # by its score, not by a doubled count of trials
+    finals = [(c["params"]["cww_signal"], c["seed"]) for _, c in order if c["phase"] == "final"]
+    assert finals == [("train-ua", 2)]  # the seeds it trained are not trained again
+    # Optuna is told the repeat's score as the configuration's: it learns the same as from the first
+    told = [(t.params["cww_signal"], t.value) for t in study.optuna.trials]
+    assert told[:2] == [("valid-ua", 0.5), ("valid-ua", 0.5)]
+    assert all(value == SIGNAL_SCORE[signal] for signal, value in told)  # each repeat too, none left running
+
+
+def test_a_finite_space_is_searched_at_most_once_per_point():
+    searcher = StudiesSearcher([_signal_spec(samples=5, choices=SIGNALS[:2])], search="s")
+    order = _Loop(searcher).run(lambda tid, c: {"score": SIGNAL_SCORE[c["params"]["cww_signal"]]})
+    search = [c for _, c in order if c["phase"] == "search"]
+    assert sorted((c["params"]["cww_signal"], c["seed"]) for c in search) == [
+        ("train-ua", 0), ("train-ua", 1), ("valid-ua", 0), ("valid-ua", 1)]
+    assert searcher.studies["cww--loco-a"].spec.configurations == 2
+    assert searcher.planned_trials == 2 * 2 + 1  # and seed 2 of the selected one
