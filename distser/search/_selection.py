@@ -72,7 +72,8 @@ ORACLE = Strategy("oracle", "best mean test UA (upper bound, not a selection)", 
 
 
 def _std(values: pd.Series) -> float:
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    """Standard deviation over seeds; NaN for one seed (undefined, as in the report), never 0."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
 
 def rank_configs(trials: pd.DataFrame, score: str = "score", folds: bool = False) -> pd.DataFrame:
@@ -169,7 +170,7 @@ def select(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> p
 
 
 def format_summary(summary: pd.DataFrame, seeds: int | None = None) -> str:
-    """Held-out corpus x method table of mean ± std test UA (%) with an Avg column.
+    """Held-out corpus x method table of mean ± std test UA (%) with an Avg column (no ± for one seed).
 
     A cell whose configuration finished fewer than ``seeds`` seeds (default: the most any cell has)
     says so: ``(n=2)``. Test-only corpora get their own columns (``<corpus> (test)``).
@@ -179,7 +180,8 @@ def format_summary(summary: pd.DataFrame, seeds: int | None = None) -> str:
     seeds = summary["seeds"].max() if seeds is None else seeds
     has_holdout = summary["holdout"] != "-"
     cell = summary.assign(text=[
-        (f"{100 * m:.1f} ± {100 * s:.1f}" if not math.isnan(m) else "–") + ("" if n == seeds else f" (n={n})")
+        (f"{100 * m:.1f}" + ("" if math.isnan(s) else f" ± {100 * s:.1f}") if not math.isnan(m) else "–")
+        + ("" if n == seeds else f" (n={n})")
         for m, s, n in zip(summary["test_ua_mean"], summary["test_ua_std"], summary["seeds"], strict=True)
     ])
     parts = []
