@@ -419,7 +419,7 @@ class Trainer:
         self._rng = np.random.default_rng(cfg.seed)
         self.epoch = 0
         self.history: list[EpochRecord] = []
-        self._weights = np.ones(len(self.corpora))
+        self._weights = np.ones(len(self.corpora))  # the weighting rule's own; the loss uses _applied(them)
         self._best_score = -math.inf
         self._best_epoch = 0
         self._best_state: dict[str, torch.Tensor] | None = None
@@ -451,7 +451,11 @@ class Trainer:
     @property
     def corpus_weights(self) -> dict[str, float]:
         """Current corpus-wise weights w_d (the ones the next epoch will use)."""
-        return dict(zip(self.corpora, self._weights.tolist(), strict=True))
+        return dict(zip(self.corpora, self._applied(self._weights).tolist(), strict=True))
+
+    def _applied(self, weights):
+        """The weights the loss uses, from the rule's own (``self._weights``, its state; see CorpusWeighting)."""
+        return weights if self._weighting is None else self._weighting.applied(weights)
 
     def _draw(self, size: int, need: int) -> np.ndarray:
         """``need`` positions of ``range(size)``: a permutation, chained with fresh ones if one is too short."""
@@ -482,7 +486,8 @@ class Trainer:
         index = np.concatenate(blocks, axis=1)
         step_labels = self._labels[torch.from_numpy(labeled)].view(steps, groups, -1)
         alpha = class_weights(step_labels, NUM_CLASSES)  # eq. (1), per corpus minibatch
-        w = torch.as_tensor(self._weights if not self._pooled else self._weights[:1], dtype=torch.float32)
+        applied = self._applied(self._weights)
+        w = torch.as_tensor(applied if not self._pooled else applied[:1], dtype=torch.float32)
         coef = (alpha * w.view(1, groups, 1) / (n_corpora * batch)).view(steps, n_corpora * batch)  # eq. (2)
         return index, alpha, coef
 
@@ -498,7 +503,7 @@ class Trainer:
         sums = torch.zeros(len(names) + 1)
         corpus_sums = torch.zeros(n_corpora)
         by_corpus = not self._pooled
-        weights = torch.as_tensor(self._weights, dtype=torch.float32)
+        weights = torch.as_tensor(self._weights, dtype=torch.float32)  # the rule's own; the loss uses applied ones
         model, optimizer, targets = self.model, self.optimizer, self._targets
         needs_reconstruction = model.has_reconstruction
         model.train()
@@ -526,7 +531,8 @@ class Trainer:
                     if self._per_step:
                         assert self._weighting is not None
                         weights = self._weighting.after_step(weights, corpus_losses)
-                        step_coef = (alpha[t] * weights.view(n_corpora, 1) / (n_corpora * batch)).view(-1)
+                        applied = self._weighting.applied(weights)
+                        step_coef = (alpha[t] * applied.view(n_corpora, 1) / (n_corpora * batch)).view(-1)
                 terms = [(per_sample * step_coef).sum()]
                 if self._terms:
                     step = StepOutputs(x, log_probs, n_lab, reconstruction)

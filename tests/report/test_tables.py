@@ -198,3 +198,15 @@ def test_a_separate_sweep_draws_figure2_but_leaves_table2_alone(trials, tmp_path
 
 def test_markdown_table():
     assert markdown_table(pd.DataFrame({"a": [1.234]}), index=False) == "| a |\n| --- |\n| 1.23 |"
+
+
+def test_the_report_and_the_search_summary_agree_on_the_std_of_one_seed(trial_row, trial_table):
+    from distser.search import select
+
+    trials = trial_table([trial_row("ce", "emodb", 0, 0.41), trial_row("ce", "ravdess", 0, 0.5),
+                          trial_row("ce", "ravdess", 1, 0.52)])
+    report = table2(trials).set_index("holdout")
+    search = select(trials).set_index("holdout")
+    for holdout in ("emodb", "ravdess"):
+        np.testing.assert_allclose(report.loc[holdout, "std"], 100 * search.loc[holdout, "test_ua_std"])
+    assert np.isnan(report.loc["emodb", "std"])
