@@ -106,7 +106,7 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
             if mine["method"].nunique() > 1:
                 same[label] = paired_differences(mine, label, resamples=resamples)
     if same:
-        csv(pd.concat([p.assign(baseline=b) for b, p in same.items()], ignore_index=True),
+        csv(pd.concat(list(same.values()), ignore_index=True),
             "paired_differences_same_normalisation.csv")
     best = oracle(trials)
     if not best.empty:
