@@ -29,9 +29,9 @@ def variant(method: str, normalizations: list[str]) -> str:
 
     Example:
         >>> variant("ce", ["global"]), variant("cww", ["corpus"]), variant("ce", ["global", "speaker"])
-        ('ce', 'cww [corpus]', 'ce [global|speaker]')
+        ('ce', 'cww [corpus]', 'ce [global/speaker]')
     """
-    return method if list(normalizations) in ([], ["global"]) else f"{method} [{'|'.join(normalizations)}]"
+    return method if list(normalizations) in ([], ["global"]) else f"{method} [{'/'.join(normalizations)}]"
 
 
 def base_method(label: str) -> str:
@@ -195,10 +195,12 @@ def collect_trials(tracking_uri: str, searches: list[str], experiment: str = EXP
         rows += [_row(search, run, client, normalizations) for run in runs]
     trials = pd.DataFrame(rows)
     trials = trials[[*COLUMNS, *(c for c in trials.columns if c not in COLUMNS)]]
-    twice = trials.groupby("study")["search"].unique()
+    # A row is a method label (with its search's normalisations): two searches may share a study only under
+    # different labels.
+    twice = trials.groupby(["method", "study"])["search"].unique()
     twice = twice[twice.map(len) > 1]
     if not twice.empty:
-        study, where = twice.index[0], twice.iloc[0]
+        study, where = twice.index[0][1], twice.iloc[0]
         raise ValueError(f"study {study!r} is in searches {', '.join(sorted(where))}: a table row would mix them; "
                          "report them separately")
     return trials.sort_values(["search", "study", "phase", "fold", "config", "seed"], na_position="first",
