@@ -6,6 +6,9 @@ Per-epoch metrics are :meth:`distser.learning.EpochRecord.flat`'s keys, logged a
 
 from __future__ import annotations
 
+#: Hidden layer sizes of the paper's model F (the trainer's and the search's default).
+PAPER_HIDDEN: tuple[int, ...] = (1024, 1024, 512, 512)
+
 #: MLflow experiment of every search unless configured otherwise.
 EXPERIMENT = "distser"
 #: Prefix of every distser tag.

@@ -10,31 +10,13 @@ Example:
     (['crema-d', 'msp-improv', 'msp-podcast'], 1582)
 """
 
-from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read_audio
-from ._extract import ExtractReport, extract
-from ._store import FeatureStore, ShardError, check_finite, read_shard, shard_table, write_table_atomic
-from ._synthetic import PAPER_CORPORA, synthetic_manifest_and_features, write_synthetic
-from ._task import Normalizer, TaskLoader, load_task, table_of
+from distser._lazy import lazy_exports
 
-__all__ = [
-    "FEATURE_SETS",
-    "PAPER_CORPORA",
-    "ExtractReport",
-    "ExtractionError",
-    "Extractor",
-    "FeatureStore",
-    "Normalizer",
-    "ShardError",
-    "TaskLoader",
-    "check_finite",
-    "content_hash",
-    "extract",
-    "load_task",
-    "read_audio",
-    "read_shard",
-    "shard_table",
-    "table_of",
-    "synthetic_manifest_and_features",
-    "write_synthetic",
-    "write_table_atomic",
-]
+# Public names -> their modules, imported on first use so that `--help` stays fast (distser._lazy).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "._audio": ("FEATURE_SETS", "ExtractionError", "Extractor", "content_hash", "read_audio",),
+    "._extract": ("ExtractReport", "extract",),
+    "._store": ("FeatureStore", "ShardError", "check_finite", "read_shard", "shard_table", "write_table_atomic",),
+    "._synthetic": ("PAPER_CORPORA", "synthetic_manifest_and_features", "write_synthetic",),
+    "._task": ("Normalizer", "TaskLoader", "load_task", "table_of",),
+})

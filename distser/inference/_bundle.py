@@ -29,14 +29,12 @@ from torch import nn
 
 from distser.arrays import EMOTIONS
 
+from ._errors import BundleError
+
 FORMAT = "distser.model_bundle"
 VERSION = 1
 #: Rows per forward pass in :meth:`ModelBundle.predict_proba`.
 CHUNK_ROWS = 4096
-
-
-class BundleError(ValueError):
-    """A bundle file or its contents are not what distser can use; the message names the file."""
 
 
 @dataclass(eq=False)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._bundle import BundleError
-from ._predictor import ERROR, PATH, ModelNotFoundError, Predictor, load_predictor
+from ._errors import BundleError, ModelNotFoundError
+from ._predictor import ERROR, PATH, Predictor, load_predictor
 
 #: Extensions collected from folders (any format libsndfile reads; files are sniffed by content).
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au",

@@ -203,8 +203,6 @@ def configure(argv: list[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ._run import run_search
-
     arguments = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser().parse_args(arguments)
@@ -217,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from ._run import run_search  # Ray, MLflow, Optuna: only once the settings are known good
+
     try:
         run_search(config, locations, options)
     except (ConfigError, ValueError, FileNotFoundError, KeyError) as error:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distser.config import ConfigError
-from distser.define import EXPERIMENT
-from distser.learning import HYPERPARAMETERS, PAPER_HIDDEN, MethodParams, parse_method
+from distser.define import EXPERIMENT, PAPER_HIDDEN
+from distser.learning import HYPERPARAMETERS, MethodParams, parse_method
 
 #: Protocols: leave-one-corpus-out over the pool, within-corpus folds, or one model on the whole pool.
 PROTOCOLS = ("loco", "within", "pool")

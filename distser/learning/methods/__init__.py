@@ -7,6 +7,8 @@ labeled rows), :class:`SampleLoss` (loss per row), :class:`LossTerm` (a term add
 and decorated with :func:`register`. It declares its hyperparameters with their search ranges; the
 trainer calls its hooks, the search searches its ranges, the report and MLflow read its names.
 Adding a component is adding a module here (``python -m distser search --help`` lists them).
+Components import torch (and :mod:`distser.learning._losses`) inside their hooks, not at the top,
+so that listing them (``--help``, configuration checks) does not load torch.
 
 Example:
     >>> from distser.learning.methods import REGISTRY, parse_method
