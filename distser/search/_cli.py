@@ -19,12 +19,12 @@ from distser.config import ConfigError, dump_toml, load_toml, merge, nest, parse
 from ._config import MODES, PROTOCOLS, TRAINING_SPACE, SearchConfig
 
 EPILOG = """examples:
-  distser search                                           # ce vs cww+pel on the embedded synthetic corpora
-  distser search --config experiments/table2.toml          # an experiment file (every setting)
+  distser search                                           # ce vs cww+pel-al on the embedded synthetic corpora
+  distser search --config docs/results/table2.toml         # an experiment file (every setting)
   distser search --method ce --method cww --store features --train-corpora ravdess,tess,savee \\
       --test-corpus emodb                                  # LOCO over three corpora, EmoDB only tested
   distser search --method cww --selection leave-one-train-corpus-out --store features
-  distser search --method cww+pel --mode grid              # the paper's λ grid instead of Optuna
+  distser search --method cww+pel-al --mode grid           # the paper's λ grid instead of Optuna
   distser search --config my.toml --print-config           # the resolved configuration, nothing run
   distser search --resume --name search-20261124-0500      # continue an interrupted search as it was
   distser search --address auto --tracking-uri http://127.0.0.1:5000 ...   # on a Ray cluster
@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     what = parser.add_argument_group("what to search")
     what.add_argument("--method", action="append", dest="methods", metavar="METHOD",
-                      help="training method, e.g. ce, cww, dro, cww+pel, cww+unigram (repeatable; default: ce and "
-                      "cww+pel)")
+                      help="training method, e.g. ce, cww, dro, cww+pel-al, cww+unigram (repeatable; default: ce and "
+                      "cww+pel-al, the paper's CWW+PEL; an alias such as cww+pel is shown with its name)")
     what.add_argument("--mode", choices=MODES,
                       help="search: Optuna + ASHA (default); grid: the paper's λ grid; paper: the paper's values")
     what.add_argument("--grid", action="store_const", const="grid", dest="mode", help="same as --mode grid")
@@ -202,10 +202,32 @@ def configure(argv: list[str]):
     return config, locations, options
 
 
+def alias_notes(methods: list[str]) -> list[str]:
+    """One line per method given under another name than the one every output uses.
+
+    Example:
+        >>> alias_notes(["ce", "cww+pel"])
+        ['method cww+pel is cww+pel-al: runs, models and reports name it so']
+    """
+    from distser.learning import parse_method
+
+    notes = []
+    for given in methods if isinstance(methods, list) else []:
+        try:
+            name = parse_method(given).name
+        except ValueError:  # the configuration's check says what is wrong with it
+            continue
+        if name != given:
+            notes.append(f"method {given} is {name}: runs, models and reports name it so")
+    return notes
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser().parse_args(arguments)
+        for note in alias_notes(given_layers(args).get("study", {}).get("methods", [])):
+            print(note, file=sys.stderr)
         if getattr(args, "print_config", False):
             from distser.config import build
 

@@ -110,7 +110,7 @@ class StudyConfig:
         from ._selection import STRATEGIES
 
         if not self.methods:
-            raise ConfigError("study.methods is empty: name at least one method (e.g. ce, cww, cww+pel)")
+            raise ConfigError("study.methods is empty: name at least one method (e.g. ce, cww, cww+pel-al)")
         try:
             self.methods = list(dict.fromkeys(parse_method(m).name for m in self.methods))
             MethodParams(self.params)
