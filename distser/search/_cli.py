@@ -185,6 +185,35 @@ def given_layers(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def explain(message: str, args: argparse.Namespace) -> str:
+    """A settings error with where its setting came from, when that was not a flag (a file or ``--set``).
+
+    The checks name a setting by its flag (``--store features: ...``) or its key (``data.holdouts: ...``);
+    a value from an experiment file is named by its key and the file instead.
+    """
+    import re
+
+    from ._prepare import flat
+
+    flags = {FLAG_KEYS[action.dest][0]: action.option_strings[-1] for action in build_parser()._actions
+             if action.dest in FLAG_KEYS and action.option_strings}
+    origins: dict[str, str] = {}
+    if getattr(args, "config", None):
+        origins.update(dict.fromkeys(flat(load_toml(args.config)), args.config))
+    for text in getattr(args, "overrides", []):
+        origins.update(dict.fromkeys(flat(parse_override(text)), f"--set {text}"))
+    for dest, (key, _) in FLAG_KEYS.items():
+        if hasattr(args, dest):
+            origins.pop(key, None)
+    for key, origin in origins.items():
+        flag = flags.get(key)
+        if flag and message.startswith(f"{flag} "):
+            message = key + message[len(flag):]
+        if re.search(rf"(?<![\w.-]){re.escape(key)}(?![\w.-])", message):
+            return f"{message} ({key} is set in {origin})"
+    return message
+
+
 def configure(argv: list[str]):
     """``distser search ARGV`` up to the start: (config, locations, options), checked; nothing runs yet.
 
@@ -222,6 +251,13 @@ def alias_notes(methods: list[str]) -> list[str]:
     return notes
 
 
+def _explained(error: ConfigError, arguments: list[str]) -> str:
+    try:
+        return explain(str(error), build_parser().parse_args(arguments))
+    except ConfigError:  # the file or a --set itself is what is wrong: the error says so already
+        return str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     try:
@@ -235,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config, locations, options = configure(arguments)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_explained(error, arguments)}", file=sys.stderr)
         return 2
     from ._run import run_search  # Ray, MLflow, Optuna: only once the settings are known good
 
