@@ -21,6 +21,8 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", 
 LABEL = "label"
 #: Rows printed to the terminal; the CSV always has all of them.
 PRINT_ROWS = 50
+#: Where the CSV goes without --out (beside the reports, not into whatever folder the user stands in).
+DEFAULT_OUT = Path("reports") / "predictions.csv"
 
 EPILOG = """examples:
   distser predict --model models:/distser-cww/3 clip.wav more-clips/ manifest.csv
@@ -32,7 +34,8 @@ inputs: audio files; folders (searched recursively for audio files); CSV manifes
 relative paths resolved against the CSV's folder; a `label` column adds the UA). Up to 200 files
 are extracted in this process, more on a Ray Data actor pool (--ray / --no-ray to choose).
 
-output: a table on stdout and a CSV (default predictions.csv) with columns path, emotion,
+output: a table on stdout and a CSV (default reports/predictions.csv; --out FILE, or --out FOLDER/ for
+FOLDER/predictions.csv) with columns path, emotion,
 p_<class> per class, error (and label). A file that cannot be read is listed with its reason,
 the others still land; the exit status is then 1. Errors that stop everything (model not found,
 feature-set mismatch, no audio) print one `error:` line and exit with 2, writing nothing.
@@ -57,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tracking-uri", default=None, metavar="URI",
                         help="MLflow tracking store of models:/ and runs:/ URIs (default: $MLFLOW_TRACKING_URI, "
                         "else sqlite:///runs/mlflow.db, the search's default)")
-    parser.add_argument("-o", "--out", type=Path, default=Path("predictions.csv"),
-                        help="CSV to write (default: predictions.csv in the current folder)")
+    parser.add_argument("-o", "--out", default=str(DEFAULT_OUT), metavar="FILE",
+                        help=f"CSV to write, or a folder to write predictions.csv in (default: {DEFAULT_OUT})")
     parser.add_argument("--store", type=Path, default=None, metavar="DIR",
                         help="predict features already in this feature store instead of audio files")
     parser.add_argument("--corpus", action="append", default=None, metavar="NAME",
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``distser predict``; returns the exit status (0 fine, 1 some files failed, 2 nothing done)."""
     args = build_parser().parse_args(argv)
+    args.out = output_path(args.out)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         if bool(args.inputs) == (args.store is not None):
@@ -194,10 +198,19 @@ def _predict_store(args: argparse.Namespace) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------- output
+def output_path(given: str) -> Path:
+    """``--out``: a CSV file, or a folder (existing, or written with a trailing slash) to hold predictions.csv."""
+    path = Path(given).expanduser()
+    if path.is_dir() or given.endswith(("/", os.sep)):
+        return path / DEFAULT_OUT.name
+    return path
+
+
 def _write_csv_atomic(table: pd.DataFrame, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes it 0600; the CSV is as readable as any file written
         with os.fdopen(handle, "w", newline="") as stream:
             table.to_csv(stream, index=False, float_format="%.6f")
         os.replace(temporary, out)
@@ -206,6 +219,12 @@ def _write_csv_atomic(table: pd.DataFrame, out: Path) -> Path:
             os.unlink(temporary)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _print_table(table: pd.DataFrame, out: Path) -> None:
