@@ -12,14 +12,15 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED_CORPORA = (PROJECT / ".." / "shared" / "corpora").resolve()
+#: The real public corpora: $DISTSER_CORPORA, else ``shared/corpora`` beside the project.
+SHARED_CORPORA = Path(os.environ.get("DISTSER_CORPORA") or PROJECT / ".." / "shared" / "corpora").expanduser().resolve()
 
 
 @pytest.fixture(scope="session")
 def shared_corpora() -> Path:
-    """The real public corpora beside the project; tests needing them skip (with the reason) without."""
+    """The real public corpora (:data:`SHARED_CORPORA`); tests needing them skip (with the reason) without."""
     if not SHARED_CORPORA.is_dir():
-        pytest.skip(f"real corpora not found at {SHARED_CORPORA}")
+        pytest.skip(f"real corpora not found at {SHARED_CORPORA} (set DISTSER_CORPORA to their folder)")
     return SHARED_CORPORA
 
 
