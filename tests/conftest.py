@@ -130,7 +130,8 @@ def shared_search(tmp_path_factory, ray_local) -> SharedSearch:
     and MLflow's start-up, the synthetic store) is paid once: ce and cww+pel (2 Optuna proposals, the paper's values
     first; ASHA may cut seeds at epoch 2, and the selected configuration's cut seeds are completed in a final
     phase), held-out iemocap and crema-d, test-only msp-podcast, 2 seeds, 5 epochs, a checkpoint every epoch,
-    the selected models registered (``distser-ce``, ``distser-cww+pel-al``: a version per held-out corpus);
+    the selected models registered (``distser-synthetic-ce``, ``distser-synthetic-cww+pel-al``: a version per
+    held-out corpus);
     ``--storage file://...`` from an empty working directory.
 
     Used through :func:`finished_search` (tests/search), ``tiny_search`` (tests/report) and the file://

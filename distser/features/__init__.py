@@ -17,6 +17,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "._audio": ("FEATURE_SETS", "ExtractionError", "Extractor", "content_hash", "read_audio",),
     "._extract": ("ExtractReport", "extract",),
     "._store": ("FeatureStore", "ShardError", "check_finite", "read_shard", "shard_table", "write_table_atomic",),
-    "._synthetic": ("PAPER_CORPORA", "synthetic_manifest_and_features", "write_synthetic",),
+    "._synthetic": ("PAPER_CORPORA", "synthetic_corpora", "synthetic_manifest_and_features", "write_synthetic",),
     "._task": ("Normalizer", "TaskLoader", "load_task", "table_of",),
 })

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from distser.define import ModelTag
+
 from ._errors import BundleError, ModelNotFoundError
 from ._predictor import ERROR, PATH, Predictor, load_predictor
 
@@ -27,6 +29,7 @@ DEFAULT_OUT = Path("reports") / "predictions.csv"
 EPILOG = """examples:
   distser predict --model models:/distser-cww/3 clip.wav more-clips/ manifest.csv
   distser predict --model models:/distser-cww@best --out emodb.csv ../shared/corpora/emodb
+      # @best: the model a `distser search --protocol pool` trained on the whole pool
   distser predict --model runs:/<run id>/model --store features --corpus emodb   # stored features, no extraction
   distser predict --model ./exported-model clip.flac                             # a local MLflow model folder
 
@@ -108,7 +111,26 @@ def default_tracking_uri() -> str:
 
 
 def _load(args: argparse.Namespace) -> Predictor:
-    return load_predictor(args.model, args.tracking_uri or default_tracking_uri())
+    predictor = load_predictor(args.model, args.tracking_uri or default_tracking_uri())
+    warning = synthetic_warning(predictor.bundle.metadata, args.model)
+    if warning:  # the first line the user sees: before any progress, table or summary
+        print(warning, file=sys.stderr, flush=True)
+    return predictor
+
+
+def synthetic_warning(metadata: dict[str, str], model: str) -> str | None:
+    """The warning for a model trained on synthetic features (its bundle says so), else None.
+
+    Example:
+        >>> synthetic_warning({"synthetic": "true", "store": "embedded synthetic (scale 0.05)"}, "m")[:60]
+        'warning: m was trained on synthetic features (embedded synthe'
+        >>> synthetic_warning({"synthetic": "false"}, "m") is None
+        True
+    """
+    if metadata.get(ModelTag.SYNTHETIC) != "true":
+        return None
+    return (f"warning: {model} was trained on synthetic features ({metadata.get(ModelTag.STORE, 'synthetic')}), "
+            "not on recorded speech: a demo model, its emotions mean nothing for real audio")
 
 
 def collect_inputs(inputs: list[str]) -> pd.DataFrame:
