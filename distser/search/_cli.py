@@ -16,10 +16,11 @@ from typing import Any
 
 from distser.config import ConfigError, dump_toml, load_toml, merge, nest, parse_override
 
-from ._config import MODES, PROTOCOLS, TRAINING_SPACE, SearchConfig
+from ._config import EMBEDDED_RUN, MODES, PROTOCOLS, TRAINING_SPACE, SearchConfig
 
 EPILOG = """examples:
-  distser search                                           # ce vs cww+pel-al on the embedded synthetic corpora
+  distser search                                           # the demo: ce vs cww+pel-al on the embedded synthetic
+                                                           # corpora, every held-out corpus, a small budget (minutes)
   distser search --config docs/results/table2.toml         # an experiment file (every setting)
   distser search --method ce --method cww --store features --train-corpora ravdess,tess,savee \\
       --test-corpus emodb                                  # LOCO over three corpora, EmoDB only tested
@@ -54,6 +55,10 @@ def _epilog() -> str:
     return EPILOG.format(keys=keys, components=components_help(), feature_sets=", ".join(FEATURE_SETS),
                          corpora=", ".join(CORPORA))
 
+
+#: "; N on the embedded synthetic corpora" for each setting the demo's budget sets (help texts).
+_EMBEDDED = {key: f"; {value:g} on the embedded synthetic corpora" for section in EMBEDDED_RUN.values()
+             for key, value in section.items()}
 
 #: Flags -> (config key, how the flag's value becomes the key's value).
 FLAG_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
@@ -116,13 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--selection", metavar="STRATEGY",
                       help="train-domain (default: mean validation UA of the training corpora) or "
                       "leave-one-train-corpus-out (each training corpus held back in turn, then retrained)")
-    what.add_argument("--seeds", type=int, help="seeds per configuration (default 5)")
+    what.add_argument("--seeds", type=int, help=f"seeds per configuration (default 5{_EMBEDDED['seeds']})")
     what.add_argument("--eval-seeds", type=int,
                       help="seeds the selected configuration is trained and reported with (default: --seeds)")
-    what.add_argument("--samples", type=int, help="configurations Optuna proposes per study (default 4)")
+    what.add_argument("--samples", type=int,
+                      help=f"configurations Optuna proposes per study (default 4{_EMBEDDED['samples']})")
     what.add_argument("--tune", action="append", metavar="SETTING",
                       help=f"also search training settings: {', '.join(TRAINING_SPACE)} (repeatable or comma list)")
-    what.add_argument("--max-epochs", type=int, help="epoch cap per trial (default 100)")
+    what.add_argument("--max-epochs", type=int, help=f"epoch cap per trial (default 100{_EMBEDDED['max_epochs']})")
     what.add_argument("--min-steps-per-epoch", type=int,
                       help="at least this many steps per epoch (default 0: the smallest corpus's minibatches)")
     what.add_argument("--no-early-stopping", action="store_false", dest="early_stopping",
@@ -142,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="loco (default), within-corpus folds, or pool (one model on the whole pool)")
     data.add_argument("--unlabeled", help="unlabeled corpus for pseudo-emotion labels (default: the store's only one)")
     data.add_argument("--synthetic-scale", type=float,
-                      help="size of the synthetic default relative to the paper's corpora (default 0.05)")
+                      help=f"size of the synthetic default relative to the paper's corpora (default 0.05"
+                      f"{_EMBEDDED['synthetic_scale']})")
 
     where = parser.add_argument_group("where")
     where.add_argument("--name", help="name of this search (default search-<timestamp>)")
@@ -183,6 +190,20 @@ def given_layers(args: argparse.Namespace) -> dict[str, Any]:
     if "uri" not in given.get("tracking", {}) and os.environ.get("MLFLOW_TRACKING_URI"):
         given = merge(given, {"tracking": {"uri": os.environ["MLFLOW_TRACKING_URI"]}})
     return given
+
+
+def with_budget(given: dict[str, Any], resume: bool = False) -> dict[str, Any]:
+    """``given`` over :data:`EMBEDDED_RUN` for a new search on the embedded synthetic corpora, else ``given``.
+
+    Example:
+        >>> with_budget({"study": {"seeds": 3}})["study"]
+        {'seeds': 3, 'samples': 3}
+        >>> with_budget({"data": {"store": "features"}})
+        {'data': {'store': 'features'}}
+    """
+    if resume or given.get("data", {}).get("store") is not None:
+        return given
+    return merge(EMBEDDED_RUN, given)
 
 
 def explain(message: str, args: argparse.Namespace) -> str:
@@ -227,7 +248,7 @@ def configure(argv: list[str]):
     args = build_parser().parse_args(argv)
     options = RunOptions(resume=getattr(args, "resume", False), replace=getattr(args, "replace", False),
                          verbose=getattr(args, "verbose", 0) or 0, command=shlex.join(["distser", "search", *argv]))
-    config, locations = prepare(given_layers(args), options)
+    config, locations = prepare(with_budget(given_layers(args), options.resume), options)
     return config, locations, options
 
 
@@ -267,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "print_config", False):
             from distser.config import build
 
-            print(dump_toml(build(SearchConfig, [given_layers(args)])), end="")
+            given = with_budget(given_layers(args), getattr(args, "resume", False))
+            print(dump_toml(build(SearchConfig, [given])), end="")
             return 0
         config, locations, options = configure(arguments)
     except ConfigError as error:

@@ -43,6 +43,18 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+#: The budget of a search on the embedded synthetic corpora (no ``data.store``): the README's main command
+#: ``distser search`` with no arguments is a demo of minutes that still shows every held-out corpus, Optuna +
+#: ASHA, a selection, a registered model and the summary. It lies under the user's settings (any setting
+#: given wins) and applies to new searches only. One place: a setting the demo must also search goes here.
+EMBEDDED_RUN: dict[str, dict[str, Any]] = {
+    "study": {"seeds": 2, "samples": 3},
+    "training": {"max_epochs": 20},
+    "scheduler": {"grace_period": 3},
+    "data": {"synthetic_scale": 0.03},
+}
+
+
 @dataclass
 class DataConfig:
     """Where the features come from and how they are split.
