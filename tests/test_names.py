@@ -31,7 +31,7 @@ def test_help_and_docs_name_methods_as_the_outputs_do(texts, capsys):
     for where, text in texts.items():
         for given in re.findall(r"--method[ =]([a-z][a-z0-9+\-]*)", text):
             assert parse_method(given).name == given, f"{where}: --method {given} is {parse_method(given).name}"
-        for given in re.findall(r"models:/distser-([a-z][a-z0-9+\-]*)[/@]", text):
+        for given in re.findall(r"models:/distser-(?:synthetic-)?([a-z][a-z0-9+\-]*)[/@]", text):
             assert parse_method(given).name == given, f"{where}: model distser-{given}"
 
 

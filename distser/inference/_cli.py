@@ -123,7 +123,7 @@ def synthetic_warning(metadata: dict[str, str], model: str) -> str | None:
 
     Example:
         >>> synthetic_warning({"synthetic": "true", "store": "embedded synthetic (scale 0.05)"}, "m")[:60]
-        'warning: m was trained on synthetic features (embedded synthe'
+        'warning: m was trained on synthetic features (embedded synth'
         >>> synthetic_warning({"synthetic": "false"}, "m") is None
         True
     """
