@@ -6,6 +6,9 @@ Per-epoch metrics are :meth:`distser.learning.EpochRecord.flat`'s keys, logged a
 
 from __future__ import annotations
 
+#: Hidden layer sizes of the paper's model F (the trainer's and the search's default).
+PAPER_HIDDEN: tuple[int, ...] = (1024, 1024, 512, 512)
+
 #: MLflow experiment of every search unless configured otherwise.
 EXPERIMENT = "distser"
 #: Prefix of every distser tag.
@@ -95,9 +98,32 @@ class File:
     FINAL_REPORT = "final_report.json"  # a finished trial's last report, beside its model
 
 
-def model_name(method: str) -> str:
-    """The Model Registry name of a method's selected models: ``distser-<method>``."""
-    return f"distser-{method}"
+def model_name(method: str, synthetic: bool = False) -> str:
+    """The Model Registry name of a method's selected models: ``distser-<method>``.
+
+    Models trained on synthetic features (the embedded default, ``distser synthetic``) are named apart,
+    ``distser-synthetic-<method>``, so that a demo model never becomes a version of a real one.
+    """
+    return f"distser-synthetic-{method}" if synthetic else f"distser-{method}"
+
+
+#: Registry alias of the model a ``--protocol pool`` search trained on the whole pool (``models:/NAME@best``):
+#: the one to deploy. Each such search moves it to its own model.
+BEST_ALIAS = "best"
+
+
+class ModelTag:
+    """Tags of a registered model version (and metadata of its bundle): what it is and what it was trained on."""
+
+    METHOD = "method"
+    HOLDOUT = "holdout"  # the held-out corpus ("-": trained on the whole pool)
+    PROTOCOL = "protocol"  # loco, within or pool
+    NORMALIZATION = "normalization"
+    SEARCH = "search"
+    SEED = "seed"
+    TEST_UA = "test_ua"
+    STORE = "store"  # the feature store's folder, or "embedded synthetic"
+    SYNTHETIC = "synthetic"  # "true": trained on synthetic features, not on recorded speech
 
 
 def metric_safe(name: str) -> str:

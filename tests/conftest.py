@@ -12,14 +12,15 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED_CORPORA = (PROJECT / ".." / "shared" / "corpora").resolve()
+#: The real public corpora: $DISTSER_CORPORA, else ``shared/corpora`` beside the project.
+SHARED_CORPORA = Path(os.environ.get("DISTSER_CORPORA") or PROJECT / ".." / "shared" / "corpora").expanduser().resolve()
 
 
 @pytest.fixture(scope="session")
 def shared_corpora() -> Path:
-    """The real public corpora beside the project; tests needing them skip (with the reason) without."""
+    """The real public corpora (:data:`SHARED_CORPORA`); tests needing them skip (with the reason) without."""
     if not SHARED_CORPORA.is_dir():
-        pytest.skip(f"real corpora not found at {SHARED_CORPORA}")
+        pytest.skip(f"real corpora not found at {SHARED_CORPORA} (set DISTSER_CORPORA to their folder)")
     return SHARED_CORPORA
 
 
@@ -129,7 +130,8 @@ def shared_search(tmp_path_factory, ray_local) -> SharedSearch:
     and MLflow's start-up, the synthetic store) is paid once: ce and cww+pel (2 Optuna proposals, the paper's values
     first; ASHA may cut seeds at epoch 2, and the selected configuration's cut seeds are completed in a final
     phase), held-out iemocap and crema-d, test-only msp-podcast, 2 seeds, 5 epochs, a checkpoint every epoch,
-    the selected models registered (``distser-ce``, ``distser-cww+pel-al``: a version per held-out corpus);
+    the selected models registered (``distser-synthetic-ce``, ``distser-synthetic-cww+pel-al``: a version per
+    held-out corpus);
     ``--storage file://...`` from an empty working directory.
 
     Used through :func:`finished_search` (tests/search), ``tiny_search`` (tests/report) and the file://

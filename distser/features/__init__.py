@@ -10,39 +10,15 @@ Example:
     (['crema-d', 'msp-improv', 'msp-podcast'], 1582)
 """
 
-from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read_audio
-from ._extract import ExtractReport, extract
-from ._normalization import Normalization, PlanParts, fit_normalizer, normalize_target, statistics
-from ._normalization import names as normalization_names
-from ._store import FeatureStore, ShardError, check_finite, read_shard, shard_table, write_table_atomic
-from ._synthetic import PAPER_CORPORA, synthetic_manifest_and_features, write_synthetic
-from ._task import Normalizer, TaskLoader, load_task, table_of
+from distser._lazy import lazy_exports
 
-__all__ = [
-    "FEATURE_SETS",
-    "PAPER_CORPORA",
-    "ExtractReport",
-    "ExtractionError",
-    "Extractor",
-    "FeatureStore",
-    "Normalization",
-    "Normalizer",
-    "PlanParts",
-    "ShardError",
-    "TaskLoader",
-    "check_finite",
-    "content_hash",
-    "extract",
-    "fit_normalizer",
-    "load_task",
-    "normalization_names",
-    "normalize_target",
-    "read_audio",
-    "read_shard",
-    "shard_table",
-    "statistics",
-    "table_of",
-    "synthetic_manifest_and_features",
-    "write_synthetic",
-    "write_table_atomic",
-]
+# Public names -> their modules, imported on first use so that `--help` stays fast (distser._lazy).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "._audio": ("FEATURE_SETS", "ExtractionError", "Extractor", "content_hash", "read_audio",),
+    "._extract": ("ExtractReport", "extract",),
+    "._store": ("FeatureStore", "ShardError", "check_finite", "read_shard", "shard_table", "write_table_atomic",),
+    "._synthetic": ("PAPER_CORPORA", "synthetic_corpora", "synthetic_manifest_and_features", "write_synthetic",),
+    "._normalization": ("ADAPTS", "MIN_ADAPT_CLIPS", "Normalization", "PlanParts", "fit_normalizer",
+                        "normalization_names", "normalize_target", "statistics",),
+    "._task": ("Normalizer", "TaskLoader", "load_task", "table_of",),
+})

@@ -20,7 +20,7 @@ EPILOG = """examples:
       --corpus ravdess=../shared/corpora/ravdess --corpus tess=../shared/corpora/tess \\
       --corpus savee=../shared/corpora/savee --corpus emodb=../shared/corpora/emodb \\
       --corpus librispeech=../shared/corpora/librispeech
-  distser extract --config experiments/public-corpora.toml      # the same, from a file
+  distser extract --config my-corpora.toml                      # the same, from an extraction file (below)
 
   # the embedded default: synthetic corpora shaped like the paper's, no audio needed
   distser synthetic --store features

@@ -34,6 +34,10 @@ from distser.arrays import FeatureTable, GroupNormalizer, Normalizer, concat_row
 GROUPINGS: dict[str, tuple[str, ...]] = {"global": (), "corpus": ("corpus",), "speaker": ("corpus", "speaker")}
 #: Suffix of a robust variant's name: ``corpus-robust``.
 ROBUST = "-robust"
+#: How a deployed model may normalise its inputs: by the training statistics, or adapted to them.
+ADAPTS = ("none", "corpus", "speaker")
+#: Fewest clips a model adapts to (``corpus``): fewer give noise, not a corpus's statistics.
+MIN_ADAPT_CLIPS = 10
 #: The interquartile range of a standard normal distribution: IQR / 1.349 estimates a standard deviation.
 _IQR_OF_NORMAL = 1.349
 
@@ -56,7 +60,7 @@ class Normalization:
 
     def __post_init__(self) -> None:
         if self.kind not in GROUPINGS:
-            raise ValueError(f"unknown normalisation {self.kind!r}: choose one of {', '.join(names())}")
+            raise ValueError(f"unknown normalisation {self.kind!r}: choose one of {', '.join(normalization_names())}")
         if self.min_speaker_rows < 1:
             raise ValueError(f"min_speaker_rows must be >= 1, got {self.min_speaker_rows}")
 
@@ -66,7 +70,7 @@ class Normalization:
         robust = name.endswith(ROBUST)
         kind = name[: -len(ROBUST)] if robust else name
         if kind not in GROUPINGS:
-            raise ValueError(f"unknown normalisation {name!r}: choose one of {', '.join(names())}")
+            raise ValueError(f"unknown normalisation {name!r}: choose one of {', '.join(normalization_names())}")
         return cls(kind, robust, adapt_target, min_speaker_rows)
 
     @property
@@ -83,7 +87,7 @@ class Normalization:
 GLOBAL = Normalization()
 
 
-def names() -> list[str]:
+def normalization_names() -> list[str]:
     """Every normalisation's name."""
     return [kind + suffix for suffix in ("", ROBUST) for kind in GROUPINGS]
 

@@ -35,6 +35,10 @@ class SyntheticCorpus:
     sessions: int = 0  # speakers are spread over this many sessions (two per session), 0 = none
 
 
+#: Scheme of a synthetic utterance's path: ``synthetic://<corpus>/<index>`` (no audio behind it).
+SYNTHETIC_SCHEME = "synthetic://"
+
+
 #: Paper Table 1 (counts), difficulty ordered as Table 2's within-corpus row (CRE > IEM > IMP > POD).
 PAPER_CORPORA: tuple[SyntheticCorpus, ...] = (
     SyntheticCorpus("crema-d", (1087, 1271, 1270, 1271), speakers=91, separation=2.4),
@@ -102,7 +106,7 @@ def _labelled_corpus(corpus, counts, class_means, projection, rng):
 def _labelled_row(corpus: SyntheticCorpus, index: int, speaker: int, label: str, speakers: int, rng):
     row = {
         "utterance_id": f"{corpus.name}/{index:06d}",
-        "path": f"synthetic://{corpus.name}/{index:06d}",
+        "path": f"{SYNTHETIC_SCHEME}{corpus.name}/{index:06d}",
         "corpus": corpus.name,
         "speaker": f"{corpus.name}/{speaker:04d}",
         "label": label,
@@ -128,7 +132,7 @@ def _unlabeled_corpus(n, class_means, projection, rng):
     features = latent @ mapping + offset + rng.normal(scale=1.0, size=(n, projection.shape[1]))
     rows = [{
         "utterance_id": f"librispeech/{i:06d}",
-        "path": f"synthetic://librispeech/{i:06d}",
+        "path": f"{SYNTHETIC_SCHEME}librispeech/{i:06d}",
         "corpus": "librispeech",
         "speaker": f"librispeech/{i % 251:04d}",
         "label": None,
@@ -141,6 +145,21 @@ def _align(frame: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
     """make_manifest sorts by id; generated ids are zero-padded in row order, so order is kept."""
     assert list(frame["utterance_id"]) == [row["utterance_id"] for row in rows]
     return frame
+
+
+def synthetic_corpora(store: FeatureStore) -> list[str]:
+    """The corpora of ``store`` made of synthetic utterances (as :func:`write_synthetic` writes them).
+
+    Read from the stored paths, so a compacted or copied store still says what it holds.
+
+    Example:
+        >>> store = write_synthetic(str(getfixture("tmp_path")), scale=0.01)
+        >>> synthetic_corpora(store)
+        ['crema-d', 'iemocap', 'librispeech', 'msp-improv', 'msp-podcast']
+    """
+    manifest = store.manifest()
+    synthetic = manifest["path"].astype(str).str.startswith(SYNTHETIC_SCHEME)
+    return sorted(manifest.loc[synthetic, "corpus"].unique())
 
 
 def write_synthetic(out: str, *, scale: float = 0.05, seed: int = 0, feature_set: str = "IS10") -> FeatureStore:

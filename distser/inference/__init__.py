@@ -18,52 +18,16 @@ Example:
     ((3, 4), True)
 """
 
-from ._bundle import BundleError, ModelBundle
-from ._cli import build_parser, collect_inputs, main
-from ._diagnostics import (
-    class_report,
-    confusion_figure,
-    log_diagnostics,
-    run_weights,
-    weights_figure,
-    weights_table,
-)
-from ._predictor import (
-    ModelNotFoundError,
-    Predictor,
-    load_bundle,
-    load_predictor,
-    prediction_frame,
-    probability_columns,
-)
-from ._pyfunc import EmotionModel, example_clip, input_example, log_model, model_signature
+from distser._lazy import lazy_exports
 
-__all__ = [
-    # the model file
-    "BundleError",
-    "ModelBundle",
-    # MLflow
-    "EmotionModel",
-    "example_clip",
-    "input_example",
-    "log_model",
-    "model_signature",
-    # loading and predicting
-    "ModelNotFoundError",
-    "Predictor",
-    "load_bundle",
-    "load_predictor",
-    "prediction_frame",
-    "probability_columns",
-    # command line
-    "build_parser",
-    "collect_inputs",
-    "main",
-    # diagnostics
-    "class_report",
-    "confusion_figure",
-    "log_diagnostics",
-    "run_weights",
-    "weights_figure",
-    "weights_table",
-]
+# Public names -> their modules, imported on first use so that `--help` stays fast (distser._lazy).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "._bundle": ("ModelBundle",),
+    "._errors": ("BundleError", "ModelNotFoundError",),
+    "._cli": ("build_parser", "collect_inputs", "main",),
+    "._diagnostics": (
+        "class_report", "confusion_figure", "log_diagnostics", "run_weights", "weights_figure", "weights_table",
+    ),
+    "._predictor": ("Predictor", "load_bundle", "load_predictor", "prediction_frame", "probability_columns",),
+    "._pyfunc": ("EmotionModel", "example_clip", "input_example", "log_model", "model_signature",),
+})

@@ -36,22 +36,16 @@ import torch
 from torch import nn
 
 from distser.arrays import EMOTIONS, GroupNormalizer, Normalizer
-from distser.features import Normalization
+from distser.features import ADAPTS, MIN_ADAPT_CLIPS, Normalization
+
+from ._errors import BundleError
 
 FORMAT = "distser.model_bundle"
 VERSION = 2
 #: Versions this distser reads (1: before normalisations; read as ``global``).
 READABLE_VERSIONS = (1, 2)
-#: Fewest clips whose own statistics a model adapts to (``adapt="corpus"``): fewer give noise, not a corpus.
-MIN_ADAPT_CLIPS = 10
-#: How inputs can be normalised before the final z-normalisation.
-ADAPTS = ("none", "corpus", "speaker")
 #: Rows per forward pass in :meth:`ModelBundle.predict_proba`.
 CHUNK_ROWS = 4096
-
-
-class BundleError(ValueError):
-    """A bundle file or its contents are not what distser can use; the message names the file."""
 
 
 @dataclass(eq=False)

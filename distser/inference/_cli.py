@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._bundle import ADAPTS, BundleError
-from ._predictor import ERROR, PATH, ModelNotFoundError, Predictor, load_predictor
+from distser.define import ModelTag
+from distser.features import ADAPTS
+
+from ._errors import BundleError, ModelNotFoundError
+from ._predictor import ERROR, PATH, Predictor, load_predictor
 
 #: Extensions collected from folders (any format libsndfile reads; files are sniffed by content).
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au",
@@ -21,10 +24,13 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", 
 LABEL, SPEAKER, CORPUS = "label", "speaker", "corpus"
 #: Rows printed to the terminal; the CSV always has all of them.
 PRINT_ROWS = 50
+#: Where the CSV goes without --out (beside the reports, not into whatever folder the user stands in).
+DEFAULT_OUT = Path("reports") / "predictions.csv"
 
 EPILOG = """examples:
   distser predict --model models:/distser-cww/3 clip.wav more-clips/ manifest.csv
   distser predict --model models:/distser-cww@best --out emodb.csv ../shared/corpora/emodb
+      # @best: the model a `distser search --protocol pool` trained on the whole pool
   distser predict --model runs:/<run id>/model --store features --corpus emodb   # stored features, no extraction
   distser predict --model ./exported-model clip.flac                             # a local MLflow model folder
 
@@ -39,7 +45,8 @@ search did with its held-out corpus: give all clips of a corpus in one call (a `
 manifest, or --store's corpora, are adapted to one by one). --adapt none uses the training statistics
 instead; --adapt speaker needs a `speaker` column (a store's manifest has one). At least 10 clips.
 
-output: a table on stdout and a CSV (default predictions.csv) with columns path, emotion,
+output: a table on stdout and a CSV (default reports/predictions.csv; --out FILE, or --out FOLDER/ for
+FOLDER/predictions.csv) with columns path, emotion,
 p_<class> per class, error (and label). A file that cannot be read is listed with its reason,
 the others still land; the exit status is then 1. Errors that stop everything (model not found,
 feature-set mismatch, no audio) print one `error:` line and exit with 2, writing nothing.
@@ -79,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tracking-uri", default=None, metavar="URI",
                         help="MLflow tracking store of models:/ and runs:/ URIs (default: $MLFLOW_TRACKING_URI, "
                         "else sqlite:///runs/mlflow.db, the search's default)")
-    parser.add_argument("-o", "--out", type=Path, default=Path("predictions.csv"),
-                        help="CSV to write (default: predictions.csv in the current folder)")
+    parser.add_argument("-o", "--out", default=str(DEFAULT_OUT), metavar="FILE",
+                        help=f"CSV to write, or a folder to write predictions.csv in (default: {DEFAULT_OUT})")
     parser.add_argument("--store", type=Path, default=None, metavar="DIR",
                         help="predict features already in this feature store instead of audio files")
     parser.add_argument("--corpus", action="append", default=None, metavar="NAME",
@@ -99,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``distser predict``; returns the exit status (0 fine, 1 some files failed, 2 nothing done)."""
     args = build_parser().parse_args(argv)
+    args.out = output_path(args.out)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         if bool(args.inputs) == (args.store is not None):
@@ -129,7 +137,26 @@ def default_tracking_uri() -> str:
 
 
 def _load(args: argparse.Namespace) -> Predictor:
-    return load_predictor(args.model, args.tracking_uri or default_tracking_uri())
+    predictor = load_predictor(args.model, args.tracking_uri or default_tracking_uri())
+    warning = synthetic_warning(predictor.bundle.metadata, args.model)
+    if warning:  # the first line the user sees: before any progress, table or summary
+        print(warning, file=sys.stderr, flush=True)
+    return predictor
+
+
+def synthetic_warning(metadata: dict[str, str], model: str) -> str | None:
+    """The warning for a model trained on synthetic features (its bundle says so), else None.
+
+    Example:
+        >>> synthetic_warning({"synthetic": "true", "store": "embedded synthetic (scale 0.05)"}, "m")[:60]
+        'warning: m was trained on synthetic features (embedded synth'
+        >>> synthetic_warning({"synthetic": "false"}, "m") is None
+        True
+    """
+    if metadata.get(ModelTag.SYNTHETIC) != "true":
+        return None
+    return (f"warning: {model} was trained on synthetic features ({metadata.get(ModelTag.STORE, 'synthetic')}), "
+            "not on recorded speech: a demo model, its emotions mean nothing for real audio")
 
 
 def _adapt(args: argparse.Namespace, predictor: Predictor) -> str:
@@ -242,10 +269,19 @@ def _predict_store(args: argparse.Namespace) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------- output
+def output_path(given: str) -> Path:
+    """``--out``: a CSV file, or a folder (existing, or written with a trailing slash) to hold predictions.csv."""
+    path = Path(given).expanduser()
+    if path.is_dir() or given.endswith(("/", os.sep)):
+        return path / DEFAULT_OUT.name
+    return path
+
+
 def _write_csv_atomic(table: pd.DataFrame, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes it 0600; the CSV is as readable as any file written
         with os.fdopen(handle, "w", newline="") as stream:
             table.to_csv(stream, index=False, float_format="%.6f")
         os.replace(temporary, out)
@@ -254,6 +290,12 @@ def _write_csv_atomic(table: pd.DataFrame, out: Path) -> Path:
             os.unlink(temporary)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _print_table(table: pd.DataFrame, out: Path) -> None:

@@ -8,14 +8,19 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 
-from ._bundle import MIN_ADAPT_CLIPS, ModelBundle
+from distser.features import MIN_ADAPT_CLIPS
+
+from ._errors import ModelNotFoundError
 from ._extraction import RAY_THRESHOLD, extract_local, extract_ray
+
+if TYPE_CHECKING:  # torch: loaded with the model, not to parse a command line
+    from ._bundle import ModelBundle
 
 #: Columns of a prediction table besides the probabilities (``p_<class>``, between them).
 PATH, EMOTION, ERROR = "path", "emotion", "error"
@@ -23,10 +28,6 @@ PATH, EMOTION, ERROR = "path", "emotion", "error"
 #: (the clips predicted together, or each speaker's among them; see :meth:`ModelBundle.normalize`).
 STATISTICS = "statistics"
 _TRACKING_VARIABLE = "MLFLOW_TRACKING_URI"
-
-
-class ModelNotFoundError(LookupError):
-    """A model URI that names nothing loadable; the message names the URI and what does exist."""
 
 
 def probability_columns(classes: Sequence[str]) -> list[str]:
@@ -160,9 +161,9 @@ def check_tracking_store(uri: str | None) -> None:
 
 def load_bundle(uri: str, tracking_uri: str | None = None) -> ModelBundle:
     """The :class:`ModelBundle` of the distser model at ``uri`` (see :func:`load_predictor`)."""
+    model = _load_pyfunc(uri, tracking_uri)
     from ._pyfunc import EmotionModel
 
-    model = _load_pyfunc(uri, tracking_uri)
     python_model = model.unwrap_python_model()
     if not isinstance(python_model, EmotionModel):
         raise ModelNotFoundError(f"{uri} is an MLflow model but not a distser emotion model "
@@ -182,8 +183,7 @@ def load_predictor(uri: str, tracking_uri: str | None = None) -> Predictor:
 
 
 def _load_pyfunc(uri: str, tracking_uri: str | None):
-    import mlflow
-
+    # The cheap checks come before MLflow and torch load: a wrong URI is answered in a second.
     scheme = urlparse(uri).scheme
     if scheme in ("", "file") and not re.match(r"^[a-z][a-z0-9+.-]*:/", uri):
         folder = Path(uri).expanduser()
@@ -192,7 +192,12 @@ def _load_pyfunc(uri: str, tracking_uri: str | None):
         if not (folder / "MLmodel").is_file():
             raise ModelNotFoundError(f"{uri} is not an MLflow model folder (no MLmodel file in it)")
     elif scheme in ("models", "runs"):
+        if tracking_uri is None:
+            import mlflow
+
         check_tracking_store(tracking_uri or mlflow.get_tracking_uri())
+    import mlflow
+
     with tracking_uri_set(tracking_uri):
         try:
             return mlflow.pyfunc.load_model(uri)

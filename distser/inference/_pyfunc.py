@@ -7,7 +7,7 @@ exactly one of them; an optional ``speaker`` column. Output: ``emotion``, ``p_<c
 (emotion "", probabilities null) and the others are still classified. A model trained with a per-corpus
 or per-speaker normalisation treats a request as one batch of one corpus: it normalises the clips by
 their own statistics (each speaker's, given a ``speaker`` column), or — fewer than
-:data:`~distser.inference._bundle.MIN_ADAPT_CLIPS` clips — by the training statistics; ``statistics``
+:data:`~distser.features.MIN_ADAPT_CLIPS` clips — by the training statistics; ``statistics``
 says which (``corpus``, ``speaker``, ``training``). The ``adapt`` parameter overrides it.
 """
 

@@ -12,108 +12,26 @@ Example:
     ('cww+pel-al', 1, ['ce', 'pel', 'total'])
 """
 
-from ._losses import (
-    class_prior,
-    class_weights,
-    confidence_penalty,
-    corpus_weights,
-    cross_entropy_per_sample,
-    entropy,
-    focal_loss,
-    focal_per_sample,
-    multi_corpus_loss,
-    one_hot_targets,
-    pel_loss,
-    pel_target,
-    power_weights,
-    reconstruction_loss,
-    soft_label_targets,
-    uniform_smoothing_targets,
-    unigram_smoothing_targets,
-    weighted_cross_entropy,
-)
-from ._metrics import confusion_matrix, unweighted_accuracy, weighted_accuracy
-from ._model import PAPER_HIDDEN, EmotionClassifier, count_linear_macs
-from ._runtime import keep_freed_memory, release_freed_memory
-from ._synthetic import synthetic_task
-from ._trainer import (
-    Callback,
-    CheckpointCallback,
-    EpochRecord,
-    NonFiniteLoss,
-    StopTraining,
-    TestResult,
-    TrainConfig,
-    Trainer,
-    TrainResult,
-    train,
-)
-from .methods import (
-    ALIASES,
-    COMPONENTS,
-    HYPERPARAMETERS,
-    REGISTRY,
-    TABLE2_METHODS,
-    Hyperparameter,
-    Method,
-    MethodParams,
-    components_help,
-    parse_method,
-)
+from distser._lazy import lazy_exports
 
-__all__ = [
-    # methods
-    "ALIASES",
-    "COMPONENTS",
-    "HYPERPARAMETERS",
-    "REGISTRY",
-    "TABLE2_METHODS",
-    "Hyperparameter",
-    "Method",
-    "MethodParams",
-    "components_help",
-    "parse_method",
-    # model
-    "PAPER_HIDDEN",
-    "EmotionClassifier",
-    "count_linear_macs",
-    # losses
-    "class_prior",
-    "class_weights",
-    "confidence_penalty",
-    "corpus_weights",
-    "cross_entropy_per_sample",
-    "entropy",
-    "focal_loss",
-    "focal_per_sample",
-    "multi_corpus_loss",
-    "one_hot_targets",
-    "pel_loss",
-    "power_weights",
-    "pel_target",
-    "reconstruction_loss",
-    "soft_label_targets",
-    "uniform_smoothing_targets",
-    "unigram_smoothing_targets",
-    "weighted_cross_entropy",
-    # metrics
-    "confusion_matrix",
-    "unweighted_accuracy",
-    "weighted_accuracy",
-    # data
-    "synthetic_task",
-    # runtime
-    "keep_freed_memory",
-    "release_freed_memory",
-    # training
-    "Callback",
-    "CheckpointCallback",
-    "EpochRecord",
-    "NonFiniteLoss",
-    "StopTraining",
-    "TrainConfig",
-    "TestResult",
-    "TrainResult",
-    "Trainer",
-    "train",
-]
+# Public names -> their modules, imported on first use so that `--help` stays fast (distser._lazy).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "._losses": (
+        "class_prior", "class_weights", "confidence_penalty", "corpus_weights", "cross_entropy_per_sample",
+        "entropy", "focal_loss", "focal_per_sample", "multi_corpus_loss", "one_hot_targets", "pel_loss",
+        "pel_target", "power_weights", "reconstruction_loss", "soft_label_targets", "uniform_smoothing_targets",
+        "unigram_smoothing_targets", "weighted_cross_entropy",
+    ),
+    "._metrics": ("confusion_matrix", "unweighted_accuracy", "weighted_accuracy",),
+    "._model": ("PAPER_HIDDEN", "EmotionClassifier", "count_linear_macs",),
+    "._runtime": ("keep_freed_memory", "release_freed_memory",),
+    "._synthetic": ("synthetic_task",),
+    "._trainer": (
+        "Callback", "CheckpointCallback", "EpochRecord", "NonFiniteLoss", "StopTraining", "TestResult",
+        "TrainConfig", "Trainer", "TrainResult", "train",
+    ),
+    ".methods": (
+        "ALIASES", "COMPONENTS", "HYPERPARAMETERS", "REGISTRY", "TABLE2_METHODS", "Hyperparameter", "Method",
+        "MethodParams", "components_help", "one_corpus_warning", "parse_method",
+    ),
+})

@@ -9,9 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..arrays import EMOTIONS
-
-#: Hidden layer sizes of F in the paper (§3.3); the output layer has C = 4 units.
-PAPER_HIDDEN: tuple[int, ...] = (1024, 1024, 512, 512)
+from ..define import PAPER_HIDDEN  # F's hidden sizes in the paper (§3.3); the output layer has C = 4 units
 
 
 class Dense(nn.Module):

@@ -35,6 +35,7 @@ from .methods import (
     SampleLoss,
     StepOutputs,
     TargetRule,
+    one_corpus_warning,
     parse_method,
 )
 
@@ -365,6 +366,9 @@ class Trainer:
         self._target_rule: TargetRule | None = next((c for c in components if isinstance(c, TargetRule)), None)
         self._sample_loss: SampleLoss | None = next((c for c in components if isinstance(c, SampleLoss)), None)
         self._terms: list[LossTerm] = [c for c in components if isinstance(c, LossTerm)]
+        same = one_corpus_warning(method, list(task.corpora))
+        if same:
+            warnings.warn(same, UserWarning, stacklevel=2)
 
         task = index_task(task)
         check_task(task, cfg.batch_size, method)

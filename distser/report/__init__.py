@@ -14,50 +14,17 @@ Example:
     [[55.0, 2.0]]
 """
 
-from ._cli import main
-from ._collect import check_tracking_uri, collect_trials, hyperparameter_names, weight_histories
-from ._figures import figure1, figure2, figure_weights
-from ._stats import hierarchical_bootstrap, paired_differences, paired_wide, t_interval
-from ._tables import (
-    evaluated,
-    lambda_sweep,
-    oracle,
-    oracle_wide,
-    selections,
-    table2,
-    table2_wide,
-    table3,
-    test_only_corpora,
-    weighting_methods,
-    weighting_trials,
-)
-from ._write import log_report, markdown_table, write_report
+from distser._lazy import lazy_exports
 
-__all__ = [
-    "check_tracking_uri",
-    "collect_trials",
-    "evaluated",
-    "figure1",
-    "figure2",
-    "figure_weights",
-    "hierarchical_bootstrap",
-    "hyperparameter_names",
-    "lambda_sweep",
-    "log_report",
-    "main",
-    "markdown_table",
-    "oracle",
-    "oracle_wide",
-    "paired_differences",
-    "paired_wide",
-    "selections",
-    "t_interval",
-    "table2",
-    "table2_wide",
-    "table3",
-    "test_only_corpora",
-    "weight_histories",
-    "weighting_methods",
-    "weighting_trials",
-    "write_report",
-]
+# Public names -> their modules, imported on first use so that `--help` stays fast (distser._lazy).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "._cli": ("main",),
+    "._collect": ("check_tracking_uri", "collect_trials", "hyperparameter_names", "weight_histories",),
+    "._figures": ("figure1", "figure2", "figure_weights",),
+    "._stats": ("hierarchical_bootstrap", "paired_differences", "paired_wide", "t_interval",),
+    "._tables": (
+        "evaluated", "lambda_sweep", "oracle", "oracle_wide", "selections", "table2", "table2_wide", "table3",
+        "test_only_corpora", "weighting_methods", "weighting_trials",
+    ),
+    "._write": ("log_report", "markdown_table", "write_report",),
+})

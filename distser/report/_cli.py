@@ -60,17 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out if args.out is not None else Path("reports") / args.searches[0]
     title = args.title or f"distser report: {', '.join(args.searches)}"
 
+    # MLflow first: a wrong store or search name is answered before scipy and matplotlib load.
     from ._collect import collect_trials, weight_histories
-    from ._tables import table2, table2_wide, weighting_trials
-    from ._write import log_report, write_report
 
     try:
         trials = collect_trials(uri, args.searches, args.experiment)
+        from ._tables import table2, table2_wide, weighting_trials
+
         sweep = collect_trials(uri, args.sweeps, args.experiment) if args.sweeps else None
         histories = weight_histories(uri, weighting_trials(trials))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from ._write import log_report, write_report
+
     files = write_report(trials, out, title=title, sweep=sweep, histories=histories)
     if args.log:
         log_report(uri, [*args.searches, *args.sweeps], files, args.experiment)

@@ -70,9 +70,9 @@ def check_tracking_uri(tracking_uri: str) -> None:
 
 
 def _client(tracking_uri: str):
+    check_tracking_uri(tracking_uri)  # before MLflow loads: a wrong store is answered in a second
     from mlflow.tracking import MlflowClient
 
-    check_tracking_uri(tracking_uri)
     return MlflowClient(tracking_uri)
 
 

@@ -27,35 +27,38 @@ def _save(figure, path: Path) -> Path:
 
 
 def figure1(trials: pd.DataFrame, path: Path) -> Path | None:
-    """Per-corpus training UA (bars, left axis) and test UA (line, right axis), with and without CWW.
+    """Per-corpus training UA (bars) and test UA (black line), with and without CWW, on one axis.
 
     One panel per held-out corpus; training UAs are those of each trial's best epoch, averaged over the
-    evaluated trials of the selected configuration. Returns None when no method of
-    :data:`FIGURE1_PAIRS` is present.
+    evaluated trials of the selected configuration. Training and test UA share the axis (0-100 %, chance
+    at 25 % dotted), so a gap of a point looks like one; a corpus has one colour in every panel.
+    Returns None when no method of :data:`FIGURE1_PAIRS` is present.
     """
     chosen = evaluated(trials)
     chosen = chosen[chosen["holdout"] != "-"]
     methods = [m for pair in FIGURE1_PAIRS for m in pair if m in set(chosen["method"])]
     if not methods:
         return None
-    holdouts = sorted(chosen.loc[chosen["method"].isin(methods), "holdout"].unique())
-    figure, axes = plt.subplots(1, len(holdouts), figsize=(4.2 * len(holdouts), 3.6), squeeze=False)
+    chosen = chosen[chosen["method"].isin(methods)]
+    holdouts = sorted(chosen["holdout"].unique())
+    colours = {c: f"C{i % 10}" for i, c in enumerate(sorted(
+        c.removeprefix(TRAIN_UA) for c in chosen.columns if c.startswith(TRAIN_UA) and chosen[c].notna().any()))}
+    figure, axes = plt.subplots(1, len(holdouts), figsize=(4.2 * len(holdouts), 3.6), squeeze=False, sharey=True)
     for axis, holdout in zip(axes[0], holdouts, strict=True):
-        part = chosen[(chosen["holdout"] == holdout) & chosen["method"].isin(methods)]
-        corpora = sorted(c.removeprefix(TRAIN_UA) for c in part.columns
-                         if c.startswith(TRAIN_UA) and part[c].notna().any())
+        part = chosen[chosen["holdout"] == holdout]
+        corpora = [c for c in colours if part[f"{TRAIN_UA}{c}"].notna().any()]
         means = part.groupby("method")[[f"{TRAIN_UA}{c}" for c in corpora] + ["test_ua"]].mean().reindex(methods)
         x = np.arange(len(methods))
         width = 0.8 / max(1, len(corpora))
         for k, corpus in enumerate(corpora):
             axis.bar(x + (k - (len(corpora) - 1) / 2) * width, 100 * means[f"{TRAIN_UA}{corpus}"], width,
-                     label=corpus)
+                     color=colours[corpus], label=f"train: {corpus}")
+        axis.plot(x, 100 * means["test_ua"], "o-", color="black", label=f"test: {holdout}")
+        axis.axhline(25, color="grey", linewidth=0.8, linestyle=":", label="chance (25 %)")
+        axis.set_ylim(0, 100)
         axis.set_xticks(x, methods, rotation=35, ha="right", fontsize=8)
-        axis.set_ylabel("training UA (%)")
+        axis.set_ylabel("UA (%)")
         axis.set_title(f"held out: {holdout}")
-        twin = axis.twinx()
-        twin.plot(x, 100 * means["test_ua"], "o-", color="tab:red", label="test UA")
-        twin.set_ylabel("test UA (%)", color="tab:red")
         axis.legend(fontsize=7, loc="lower left")
     return _save(figure, path)
 

@@ -128,7 +128,10 @@ def per_seed(chosen: pd.DataFrame, column: str, by: tuple[str, ...] = ("method",
 
 def cells(chosen: pd.DataFrame, column: str = Metric.TEST_UA) -> pd.DataFrame:
     """Per (method, holdout): mean and std over seeds of ``column`` (%), ``n`` seeds."""
-    seeds = per_seed(chosen, column)
+    return _over_seeds(per_seed(chosen, column), column)
+
+
+def _over_seeds(seeds: pd.DataFrame, column: str) -> pd.DataFrame:
     out = seeds.groupby(["method", "holdout"], sort=True)[column].agg(mean="mean", std=_std, n="size").reset_index()
     out[["mean", "std"]] *= 100
     return out
@@ -202,6 +205,8 @@ def oracle(trials: pd.DataFrame) -> pd.DataFrame:
     Columns: ``method, holdout, configs_tried, oracle_mean, oracle_std, oracle_n, selected_mean, gap`` (%),
     ``oracle_config, selected_config``; plus an ``Avg`` row per method (mean over its held-out corpora).
     The oracle is an upper bound on what selection from validation data could reach, not a selection.
+    Both sides average the same seeds (``oracle_n`` of them): those both configurations finished (ASHA
+    may have cut some of the oracle's, which no final phase completes).
     """
     columns = ["method", "holdout", "configs_tried", "oracle_mean", "oracle_std", "oracle_n", "selected_mean", "gap",
                "oracle_config", "selected_config"]
@@ -210,8 +215,12 @@ def oracle(trials: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     picked = selections(trials)
     held = best[best["holdout"] != "-"]
-    top = cells(evaluated(trials, "oracle"))
-    mine = cells(evaluated(trials))
+    keys = ["method", "holdout", "seed"]
+    top_seeds, mine_seeds = per_seed(evaluated(trials, "oracle"), Metric.TEST_UA), per_seed(evaluated(trials),
+                                                                                             Metric.TEST_UA)
+    both = top_seeds[keys].merge(mine_seeds[keys])  # seeds both configurations finished: equal counts
+    top = _over_seeds(top_seeds.merge(both), Metric.TEST_UA)
+    mine = _over_seeds(mine_seeds.merge(both), Metric.TEST_UA)
     configs = held.groupby(["method", "holdout"]).agg(
         configs_tried=("configs_tried", "max"), oracle_config=("config", lambda c: " | ".join(sorted(set(c))))
     ).reset_index()

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 from distser.define import EXPERIMENT, Role, Tag
-from distser.learning import TABLE2_METHODS
 from distser.search import STRATEGIES
 
 from ._collect import _client, _experiment_id, _search_runs, base_method, suffix
@@ -136,9 +135,6 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
         lines += [f"`<corpus>{TEST_ONLY}`: a corpus never trained, validated or selected on; the mean over the "
                   "method's held-out corpora of the selected configuration's test UA on it. Avg: the mean over "
                   "held-out corpora.", ""]
-    absent = [m for m in TABLE2_METHODS if m not in set(trials["method"])]
-    if absent:
-        lines += [f"Table 2 methods without runs here: {', '.join(absent)}.", ""]
     if not picked.empty:
         lines += ["## Selected configurations", "",
                   "score: the strategy's mean score of the configuration (validation data only).", "",
@@ -149,7 +145,8 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
         lines += ["## Oracle (upper bound, not a selection): the configuration with the best mean test UA", "",
                   "Not a selection: the test corpus itself picks the configuration, so this is an upper bound on "
                   "what any selection from validation data could reach (train-domain studies that tried more "
-                  "than one configuration). Test UA (%), mean ± std over seeds; gap = oracle − selected.", "",
+                  "than one configuration). Test UA (%), mean ± std over the seeds both configurations finished (the "
+                  "same seeds on both sides); gap = oracle − selected over those seeds.", "",
                   markdown_table(oracle_wide(best)), ""]
     for method, table in weights.items():
         lines += [f"## Table 3: corpus weights at the end of training ({method}), mean over seeds", "",

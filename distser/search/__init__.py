@@ -7,44 +7,17 @@ Example:
     (['cww+pel-al'], 2)
 """
 
-from ._cli import build_parser, configure, main
-from ._config import (
-    DataConfig,
-    ResourcesConfig,
-    SchedulerConfig,
-    SearchConfig,
-    StudyConfig,
-    TrackingConfig,
-    TrainingConfig,
-)
-from ._prepare import Locations, RunOptions, locate, prepare
-from ._run import run_search
-from ._selection import ORACLE, STRATEGIES, config_key, evaluated_trials, format_summary, select
-from ._space import grid_points, method_params, search_space
+from distser._lazy import lazy_exports
 
-__all__ = [
-    "ORACLE",
-    "STRATEGIES",
-    "DataConfig",
-    "Locations",
-    "ResourcesConfig",
-    "RunOptions",
-    "SchedulerConfig",
-    "SearchConfig",
-    "StudyConfig",
-    "TrackingConfig",
-    "TrainingConfig",
-    "build_parser",
-    "configure",
-    "config_key",
-    "evaluated_trials",
-    "format_summary",
-    "grid_points",
-    "locate",
-    "main",
-    "method_params",
-    "prepare",
-    "run_search",
-    "search_space",
-    "select",
-]
+# Public names -> their modules, imported on first use so that `--help` stays fast (distser._lazy).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "._cli": ("build_parser", "configure", "main",),
+    "._config": (
+        "DataConfig", "ResourcesConfig", "SchedulerConfig", "SearchConfig", "StudyConfig", "TrackingConfig",
+        "TrainingConfig",
+    ),
+    "._prepare": ("Locations", "RunOptions", "locate", "prepare",),
+    "._run": ("run_search",),
+    "._selection": ("ORACLE", "STRATEGIES", "config_key", "evaluated_trials", "format_summary", "select",),
+    "._space": ("grid_points", "method_params", "search_space",),
+})

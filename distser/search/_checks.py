@@ -93,7 +93,9 @@ def check_store(config: SearchConfig) -> FeatureStore | None:
         return None
     store = FeatureStore(data.store, data.feature_set)
     if not store.root.is_dir():
-        raise ConfigError(f"--store {data.store}: no such folder")
+        raise ConfigError(f"--store {data.store}: no such folder; make it with `distser extract --store "
+                          f"{data.store} --corpus NAME=DIR ...` (or `distser synthetic --store {data.store}`), "
+                          "or leave the store out for the embedded synthetic corpora")
     corpora = store.corpora()
     if not corpora:
         found = sorted(p.name for p in store.root.iterdir() if p.is_dir() and p.name in FEATURE_SETS)

@@ -16,16 +16,17 @@ from typing import Any
 
 from distser.config import ConfigError, dump_toml, load_toml, merge, nest, parse_override
 
-from ._config import MODES, PROTOCOLS, TRAINING_SPACE, SearchConfig
+from ._config import EMBEDDED_RUN, MODES, PROTOCOLS, TRAINING_SPACE, SearchConfig
 
 EPILOG = """examples:
-  distser search                                           # ce vs cww+pel on the embedded synthetic corpora
-  distser search --config experiments/table2.toml          # an experiment file (every setting)
+  distser search                                           # the demo: ce vs cww+pel-al on the embedded synthetic
+                                                           # corpora, every held-out corpus, a small budget (minutes)
+  distser search --config docs/results/table2.toml         # an experiment file (every setting)
   distser search --method ce --method cww --store features --train-corpora ravdess,tess,savee \\
       --test-corpus emodb                                  # LOCO over three corpora, EmoDB only tested
   distser search --method cww --selection leave-one-train-corpus-out --store features
   distser search --method ce --normalization global,corpus,speaker --store features   # normalisation searched
-  distser search --method cww+pel --mode grid              # the paper's λ grid instead of Optuna
+  distser search --method cww+pel-al --mode grid           # the paper's λ grid instead of Optuna
   distser search --config my.toml --print-config           # the resolved configuration, nothing run
   distser search --resume --name search-20261124-0500      # continue an interrupted search as it was
   distser search --address auto --tracking-uri http://127.0.0.1:5000 ...   # on a Ray cluster
@@ -55,6 +56,10 @@ def _epilog() -> str:
     return EPILOG.format(keys=keys, components=components_help(), feature_sets=", ".join(FEATURE_SETS),
                          corpora=", ".join(CORPORA))
 
+
+#: "; N on the embedded synthetic corpora" for each setting the demo's budget sets (help texts).
+_EMBEDDED = {key: f"; {value:g} on the embedded synthetic corpora" for section in EMBEDDED_RUN.values()
+             for key, value in section.items()}
 
 #: Flags -> (config key, how the flag's value becomes the key's value).
 FLAG_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
@@ -109,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     what = parser.add_argument_group("what to search")
     what.add_argument("--method", action="append", dest="methods", metavar="METHOD",
-                      help="training method, e.g. ce, cww, dro, cww+pel, cww+unigram (repeatable; default: ce and "
-                      "cww+pel)")
+                      help="training method, e.g. ce, cww, dro, cww+pel-al, cww+unigram (repeatable; default: ce and "
+                      "cww+pel-al, the paper's CWW+PEL; an alias such as cww+pel is shown with its name)")
     what.add_argument("--mode", choices=MODES,
                       help="search: Optuna + ASHA (default); grid: the paper's λ grid; paper: the paper's values")
     what.add_argument("--grid", action="store_const", const="grid", dest="mode", help="same as --mode grid")
@@ -119,13 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--selection", metavar="STRATEGY",
                       help="train-domain (default: mean validation UA of the training corpora) or "
                       "leave-one-train-corpus-out (each training corpus held back in turn, then retrained)")
-    what.add_argument("--seeds", type=int, help="seeds per configuration (default 5)")
+    what.add_argument("--seeds", type=int, help=f"seeds per configuration (default 5{_EMBEDDED['seeds']})")
     what.add_argument("--eval-seeds", type=int,
                       help="seeds the selected configuration is trained and reported with (default: --seeds)")
-    what.add_argument("--samples", type=int, help="configurations Optuna proposes per study (default 4)")
+    what.add_argument("--samples", type=int,
+                      help=f"configurations Optuna proposes per study (default 4{_EMBEDDED['samples']})")
     what.add_argument("--tune", action="append", metavar="SETTING",
                       help=f"also search training settings: {', '.join(TRAINING_SPACE)} (repeatable or comma list)")
-    what.add_argument("--max-epochs", type=int, help="epoch cap per trial (default 100)")
+    what.add_argument("--max-epochs", type=int, help=f"epoch cap per trial (default 100{_EMBEDDED['max_epochs']})")
     what.add_argument("--min-steps-per-epoch", type=int,
                       help="at least this many steps per epoch (default 0: the smallest corpus's minibatches)")
     what.add_argument("--no-early-stopping", action="store_false", dest="early_stopping",
@@ -151,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="normalise targets (held-out, test-only corpora) with the training statistics, not "
                       "their own features")
     data.add_argument("--synthetic-scale", type=float,
-                      help="size of the synthetic default relative to the paper's corpora (default 0.05)")
+                      help=f"size of the synthetic default relative to the paper's corpora (default 0.05"
+                      f"{_EMBEDDED['synthetic_scale']})")
 
     where = parser.add_argument_group("where")
     where.add_argument("--name", help="name of this search (default search-<timestamp>)")
@@ -194,6 +201,49 @@ def given_layers(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def with_budget(given: dict[str, Any], resume: bool = False) -> dict[str, Any]:
+    """``given`` over :data:`EMBEDDED_RUN` for a new search on the embedded synthetic corpora, else ``given``.
+
+    Example:
+        >>> with_budget({"study": {"seeds": 3}})["study"]
+        {'seeds': 3, 'samples': 3}
+        >>> with_budget({"data": {"store": "features"}})
+        {'data': {'store': 'features'}}
+    """
+    if resume or given.get("data", {}).get("store") is not None:
+        return given
+    return merge(EMBEDDED_RUN, given)
+
+
+def explain(message: str, args: argparse.Namespace) -> str:
+    """A settings error with where its setting came from, when that was not a flag (a file or ``--set``).
+
+    The checks name a setting by its flag (``--store features: ...``) or its key (``data.holdouts: ...``);
+    a value from an experiment file is named by its key and the file instead.
+    """
+    import re
+
+    from ._prepare import flat
+
+    flags = {FLAG_KEYS[action.dest][0]: action.option_strings[-1] for action in build_parser()._actions
+             if action.dest in FLAG_KEYS and action.option_strings}
+    origins: dict[str, str] = {}
+    if getattr(args, "config", None):
+        origins.update(dict.fromkeys(flat(load_toml(args.config)), args.config))
+    for text in getattr(args, "overrides", []):
+        origins.update(dict.fromkeys(flat(parse_override(text)), f"--set {text}"))
+    for dest, (key, _) in FLAG_KEYS.items():
+        if hasattr(args, dest):
+            origins.pop(key, None)
+    for key, origin in origins.items():
+        flag = flags.get(key)
+        if flag and message.startswith(f"{flag} "):
+            message = key + message[len(flag):]
+        if re.search(rf"(?<![\w.-]){re.escape(key)}(?![\w.-])", message):
+            return f"{message} ({key} is set in {origin})"
+    return message
+
+
 def configure(argv: list[str]):
     """``distser search ARGV`` up to the start: (config, locations, options), checked; nothing runs yet.
 
@@ -207,25 +257,55 @@ def configure(argv: list[str]):
     args = build_parser().parse_args(argv)
     options = RunOptions(resume=getattr(args, "resume", False), replace=getattr(args, "replace", False),
                          verbose=getattr(args, "verbose", 0) or 0, command=shlex.join(["distser", "search", *argv]))
-    config, locations = prepare(given_layers(args), options)
+    config, locations = prepare(with_budget(given_layers(args), options.resume), options)
     return config, locations, options
 
 
-def main(argv: list[str] | None = None) -> int:
-    from ._run import run_search
+def alias_notes(methods: list[str]) -> list[str]:
+    """One line per method given under another name than the one every output uses.
 
+    Example:
+        >>> alias_notes(["ce", "cww+pel"])
+        ['method cww+pel is cww+pel-al: runs, models and reports name it so']
+    """
+    from distser.learning import parse_method
+
+    notes = []
+    for given in methods if isinstance(methods, list) else []:
+        try:
+            name = parse_method(given).name
+        except ValueError:  # the configuration's check says what is wrong with it
+            continue
+        if name != given:
+            notes.append(f"method {given} is {name}: runs, models and reports name it so")
+    return notes
+
+
+def _explained(error: ConfigError, arguments: list[str]) -> str:
+    try:
+        return explain(str(error), build_parser().parse_args(arguments))
+    except ConfigError:  # the file or a --set itself is what is wrong: the error says so already
+        return str(error)
+
+
+def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser().parse_args(arguments)
+        for note in alias_notes(given_layers(args).get("study", {}).get("methods", [])):
+            print(note, file=sys.stderr)
         if getattr(args, "print_config", False):
             from distser.config import build
 
-            print(dump_toml(build(SearchConfig, [given_layers(args)])), end="")
+            given = with_budget(given_layers(args), getattr(args, "resume", False))
+            print(dump_toml(build(SearchConfig, [given])), end="")
             return 0
         config, locations, options = configure(arguments)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_explained(error, arguments)}", file=sys.stderr)
         return 2
+    from ._run import run_search  # Ray, MLflow, Optuna: only once the settings are known good
+
     try:
         run_search(config, locations, options)
     except (ConfigError, ValueError, FileNotFoundError, KeyError) as error:

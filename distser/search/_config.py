@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distser.config import ConfigError
-from distser.define import EXPERIMENT
-from distser.learning import HYPERPARAMETERS, PAPER_HIDDEN, MethodParams, parse_method
+from distser.define import EXPERIMENT, PAPER_HIDDEN
+from distser.learning import HYPERPARAMETERS, MethodParams, parse_method
 
 #: Protocols: leave-one-corpus-out over the pool, within-corpus folds, or one model on the whole pool.
 PROTOCOLS = ("loco", "within", "pool")
@@ -41,6 +41,18 @@ def check_name(name: str, what: str = "name") -> str:
         raise ConfigError(f"{what} {name!r} is not a valid search name: use letters, digits, '.', '_' and '-' "
                           "(starting with a letter or digit, at most 100 characters)")
     return name
+
+
+#: The budget of a search on the embedded synthetic corpora (no ``data.store``): the README's main command
+#: ``distser search`` with no arguments is a demo of minutes that still shows every held-out corpus, Optuna +
+#: ASHA, a selection, a registered model and the summary. It lies under the user's settings (any setting
+#: given wins) and applies to new searches only. One place: a setting the demo must also search goes here.
+EMBEDDED_RUN: dict[str, dict[str, Any]] = {
+    "study": {"seeds": 2, "samples": 3},
+    "training": {"max_epochs": 20},
+    "scheduler": {"grace_period": 3},
+    "data": {"synthetic_scale": 0.03},
+}
 
 
 @dataclass
@@ -141,7 +153,7 @@ class StudyConfig:
         from ._selection import STRATEGIES
 
         if not self.methods:
-            raise ConfigError("study.methods is empty: name at least one method (e.g. ce, cww, cww+pel)")
+            raise ConfigError("study.methods is empty: name at least one method (e.g. ce, cww, cww+pel-al)")
         try:
             self.methods = list(dict.fromkeys(parse_method(m).name for m in self.methods))
             MethodParams(self.params)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from distser.define import File, Param, Tag, model_name
+from distser.define import BEST_ALIAS, File, ModelTag, Param, Tag, model_name
 
 from ._config import SearchConfig
 from ._selection import evaluated_trials
@@ -43,13 +43,34 @@ def delete_checkpoints(storage: Storage, name: str) -> int:
     return removed
 
 
+def data_tags(config: SearchConfig) -> dict[str, str]:
+    """What a search's models were trained on: the store (or the embedded synthetic corpora), whether its
+    features are synthetic and the protocol. Version tags and bundle metadata both."""
+    from distser.features import FeatureStore, synthetic_corpora
+
+    data = config.data
+    if data.store is None:
+        store, synthetic = f"embedded synthetic (scale {data.synthetic_scale:g})", True
+    else:
+        store, synthetic = data.store, bool(synthetic_corpora(FeatureStore(data.store, data.feature_set)))
+    # each model's own normalisation (of its selected configuration) is added where it is registered
+    return {ModelTag.STORE: store, ModelTag.SYNTHETIC: str(synthetic).lower(), ModelTag.PROTOCOL: data.protocol}
+
+
 def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFrame, summary: pd.DataFrame,
                     shared, feature_set: str, say) -> None:
-    """Log each selected configuration's model (its seed with the best validation UA) and register it."""
+    """Log each selected configuration's model (its seed with the best validation UA) and register it.
+
+    Named ``distser-<method>`` (``distser-synthetic-<method>`` when trained on synthetic features), a
+    version per (search, held-out corpus), tagged with what it is (:class:`~distser.define.ModelTag`); a
+    model trained on the whole pool (``--protocol pool``) also gets the alias ``best``.
+    """
     import torch
 
     from distser.inference import ModelBundle, log_diagnostics, log_model
 
+    data = data_tags(config)
+    synthetic = data[ModelTag.SYNTHETIC] == "true"
     for row in summary.itertuples():
         study = trials[(trials["method"] == row.method) & (trials["holdout"] == row.holdout)]
         chosen = evaluated_trials(study, row.selection, row.config)
@@ -60,28 +81,36 @@ def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFra
         run_id = tracker.trial_run(best["trial_id"])
         if run_id is None:
             continue
-        name = model_name(row.method)
+        name = model_name(row.method, synthetic)
         # Each step is skipped when done: a resumed search whose driver died half-way finishes the rest.
         versions = tracker.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-        if not versions:
+        if versions:
+            version = versions[0].version
+        else:
             with best["checkpoint"].as_directory() as folder:
                 state = torch.load(Path(folder) / File.MODEL, map_location="cpu", weights_only=True)
             normalization = best.get(Param.NORMALIZATION, "global")
             normalizer = shared.plans[best["plan"]].normalizers[normalization]
-            metadata = {"method": row.method, "holdout": row.holdout, "seed": str(best["seed"]),
-                        "search": config.name, "selection": row.selection, "config": row.config, "plan": best["plan"],
-                        Param.NORMALIZATION: normalization}
+            what = {ModelTag.METHOD: row.method, ModelTag.HOLDOUT: row.holdout, ModelTag.SEED: str(best["seed"]),
+                    ModelTag.SEARCH: config.name, **data, ModelTag.NORMALIZATION: normalization}
+            metadata = {**what, "selection": row.selection, "config": row.config, "plan": best["plan"]}
             bundle = ModelBundle.from_normalizer(state, normalizer, normalization_of(config.data, normalization),
                                                  feature_set, metadata)
-            tags = {"holdout": row.holdout, "test_ua": f"{best['test_ua']:.4f}", "search": config.name,
-                    "method": row.method, "seed": str(best["seed"]), Param.NORMALIZATION: normalization}
+            tags = {**what, ModelTag.TEST_UA: f"{best['test_ua']:.4f}"}
+            trained = "the whole pool" if row.holdout == "-" else f"{row.holdout} held out"
             with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Successfully registered..." itself
                 info = log_model(bundle, run_id=run_id, registered_model_name=name, tags=tags,
                                  tracking_uri=locations.tracking_uri,
-                                 description=f"{row.method} selected by {row.selection}, held-out {row.holdout}, "
-                                             f"search {config.name}")
-            say(f"registered {name} version {getattr(info, 'registered_model_version', None)} "
-                f"({row.holdout} held out, seed {best['seed']})")
+                                 description=f"{row.method} selected by {row.selection}, trained on {trained}, "
+                                             f"search {config.name}"
+                                             + (", on synthetic features (a demo, not a model of speech)"
+                                                if synthetic else ""))
+            version = getattr(info, "registered_model_version", None)
+            say(f"registered models:/{name}/{version} ({trained}, seed {best['seed']}"
+                + ("; synthetic features: a demo model" if synthetic else "") + ")")
+        if config.data.protocol == "pool" and version is not None:
+            tracker.client.set_registered_model_alias(name, BEST_ALIAS, str(version))
+            say(f"models:/{name}@{BEST_ALIAS} is now version {version} (trained on the whole pool)")
         tracker.client.set_tag(run_id, Tag.SELECTED, "true")
         if not tracker.client.list_artifacts(run_id, DIAGNOSTICS):
             confusion = _confusion_of(tracker, run_id, best["holdout"])

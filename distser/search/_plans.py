@@ -13,7 +13,7 @@ from optuna.distributions import CategoricalDistribution
 from distser.config import ConfigError, to_dict
 from distser.define import Param
 from distser.features import FeatureStore, write_synthetic
-from distser.learning import parse_method
+from distser.learning import one_corpus_warning, parse_method
 from distser.protocols import SplitPlan, labelled_corpora, loco, pool, unlabeled_corpora, within_corpus
 
 from ._config import SearchConfig
@@ -88,6 +88,10 @@ def make_plans(config: SearchConfig, manifest: pd.DataFrame) -> Plans:
                 back: replace(loco(manifest, back, train_corpora=[c for c in plan.corpora if c != back],
                                    unlabeled=unlabeled), name=f"{plan.name}/without-{back}")
                 for back in plan.corpora}
+    for method in config.study.methods:  # a weighting rule with one corpus to weight is a no-op: say so once
+        same = next((note for plan in outer if (note := one_corpus_warning(method, plan.corpora))), None)
+        if same:
+            _say(f"warning: {same}")
     return plans
 
 

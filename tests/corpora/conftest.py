@@ -15,10 +15,6 @@ import pytest
 
 SAMPLE_RATE = 16_000
 
-#: Where the real public corpora live, beside the project (``<project>/../shared/corpora``).
-SHARED_CORPORA = (Path(__file__).parents[2] / ".." / "shared" / "corpora").resolve()
-
-
 def write_audio(path: Path, seconds: float = 0.2, seed: int = 0) -> Path:
     """Write a short noise clip; the format follows the suffix (.wav via ``wave``, .flac via soundfile)."""
     path.parent.mkdir(parents=True, exist_ok=True)

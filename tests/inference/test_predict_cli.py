@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 
 import numpy as np
 import pandas as pd
@@ -57,13 +59,25 @@ def test_files_folder_and_manifest_with_a_corrupt_file(registry, clips, tmp_path
     assert [p.name for p in out_csv.parent.iterdir()] == ["pred.csv"]  # no temporary file left
 
 
-def test_default_output_is_predictions_csv_in_the_cwd(registry, clips, tmp_path, capsys, monkeypatch):
+def test_default_output_is_readable_predictions_csv_under_reports(registry, clips, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    status, out, err = _run(capsys, "-m", f"models:/{registry.name}/1", "--tracking-uri", registry.uri, "-q",
-                            clips[0])
-    assert status == 0, err
-    assert out == ""  # --quiet: no table
-    assert pd.read_csv(tmp_path / "predictions.csv")["path"].tolist() == [str(clips[0])]
+    mask = os.umask(0o022)
+    try:
+        status, out, err = _run(capsys, "-m", f"models:/{registry.name}/1", "--tracking-uri", registry.uri, "-q",
+                                clips[0])
+        assert status == 0, err
+        assert out == ""  # --quiet: no table
+        written = tmp_path / "reports" / "predictions.csv"
+        assert pd.read_csv(written)["path"].tolist() == [str(clips[0])]
+        assert stat.S_IMODE(written.stat().st_mode) == 0o644
+        assert not (tmp_path / "predictions.csv").exists() and f"wrote {written.relative_to(tmp_path)}" in err
+        # --out a folder: predictions.csv in it
+        (tmp_path / "mine").mkdir()
+        assert _run(capsys, "-m", f"models:/{registry.name}/1", "--tracking-uri", registry.uri, "-q", "--out", "mine",
+                    clips[0])[0] == 0
+        assert stat.S_IMODE((tmp_path / "mine" / "predictions.csv").stat().st_mode) == 0o644
+    finally:
+        os.umask(mask)
 
 
 def test_tracking_uri_from_the_environment(registry, clips, tmp_path, capsys, monkeypatch):

@@ -143,7 +143,8 @@ def test_print_config_resolves_file_sets_and_flags(tmp_path, capsys):
 
     resolved = tomllib.loads(text)
     assert resolved["study"]["methods"] == ["ce", "cww"] and resolved["study"]["seeds"] == 4
-    assert resolved["training"]["patience"] == 9 and resolved["training"]["max_epochs"] == 100
+    # no store: the embedded run's budget lies under what the file, --set and the flags say
+    assert resolved["training"]["patience"] == 9 and resolved["training"]["max_epochs"] == 20
 
 
 def test_cli_help_lists_components_corpora_and_feature_sets():

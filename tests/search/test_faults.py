@@ -417,7 +417,7 @@ def test_row_4_a_search_from_a_read_only_working_directory_writes_nothing_there(
     print(f"row 4: a search from a read-only folder: exit 0 after {seconds:.1f} s")
     assert sorted(os.listdir(read_only_dir)) == ["notes.txt"]
     children = _assert_every_trial_once_nothing_running(_uri(storage), "ro")
-    assert "registered distser-cww version" in done.stderr
+    assert "registered models:/distser-synthetic-cww/" in done.stderr
     selected = [run for run in children if run.data.tags.get(Tag.SELECTED) == "true"]
     assert len(selected) == 1
     assert selected[0].info.artifact_uri.startswith((storage / "mlartifacts").as_uri())
@@ -539,7 +539,7 @@ def test_a_worker_node_killed_while_a_trial_hands_in_its_final_result(tmp_path, 
     assert len(victim) == 1
     assert victim[0].data.tags.get(Tag.RETRIED) == "true"  # Tune retried it from its last checkpoint...
     assert len(victim[0].data.tags[Tag.NODES].split(",")) == 2  # ...on the head node
-    assert "registered distser-cww version" in done.stderr
+    assert "registered models:/distser-synthetic-cww/" in done.stderr
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -619,7 +619,7 @@ def test_the_driver_killed_while_writing_to_mlflow_resumes_to_every_trial_once(d
     assert len(selected) == 1
     # the model the killed driver had registered is kept, not registered again; any not yet registered is
     registered_before = driver_killed["fault"] == "kill-driver-in-log-model"
-    assert ("registered distser-cww version" in resumed.stderr) != registered_before
+    assert ("registered models:/distser-synthetic-cww/" in resumed.stderr) != registered_before
 
 
 @pytest.mark.slow
@@ -629,7 +629,8 @@ def test_the_driver_killed_after_registering_a_model_leaves_one_version_of_it(dr
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(driver_killed["uri"])
-    versions = [v for v in client.search_model_versions("name = 'distser-cww'") if v.tags.get("search") == "killed"]
+    versions = [v for v in client.search_model_versions("name = 'distser-synthetic-cww'")
+                if v.tags.get("search") == "killed"]
     selected = [run for run in _runs(driver_killed["uri"], "killed", "trial")
                 if run.data.tags.get(Tag.SELECTED) == "true"]
     assert len(selected) == 1 and {v.run_id for v in versions} == {selected[0].info.run_id}

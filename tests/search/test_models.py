@@ -59,7 +59,7 @@ def test_after_the_readme_search_predict_prints_emotions_of_real_clips(finished_
     config, locations, _ = finished_search
     clips = sorted((shared_corpora / "savee" / "ALL").glob("*.flac"))[:5]
     env = dict(subprocess_env, MLFLOW_TRACKING_URI=locations.tracking_uri)
-    done = subprocess.run([*DISTSER, "predict", "--model", f"models:/{model_name('cww+pel-al')}/1",
+    done = subprocess.run([*DISTSER, "predict", "--model", f"models:/{model_name('cww+pel-al', synthetic=True)}/1",
                            *map(str, clips), "--out", str(tmp_path / "p.csv")],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -116,7 +116,7 @@ def test_the_selected_model_is_registered_with_its_test_ua(finished_search):
     selected = [c for c in children if c.data.tags.get(Tag.SELECTED) == "true"]
     assert len(selected) == 4  # one per study
     for method in METHODS:
-        versions = client.search_model_versions(f"name = '{model_name(method)}'")
+        versions = client.search_model_versions(f"name = '{model_name(method, synthetic=True)}'")
         assert len(versions) == 2  # a version per held-out corpus
         assert {v.tags["holdout"] for v in versions} == HOLDOUTS
         for version in versions:

@@ -221,7 +221,7 @@ def test_a_search_on_s3_keeps_everything_in_the_bucket(fake_s3, tmp_path, subpro
     assert experiment.artifact_location == f"s3://{BUCKET}/runs/mlartifacts"
     runs = client.search_runs([experiment.experiment_id])
     assert runs and all(run.info.artifact_uri.startswith(f"s3://{BUCKET}/runs/mlartifacts/") for run in runs)
-    version = client.search_model_versions("name = 'distser-cww'")[0]
+    version = client.search_model_versions("name = 'distser-synthetic-cww'")[0]
     assert version.source.startswith(("s3://", "models:/")) and version.tags["search"] == "on-s3"
     assert list(cwd.iterdir()) == []  # nothing in the working directory
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "home", "mlflow.db", "on-s3.log", "optuna.db"]

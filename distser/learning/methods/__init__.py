@@ -7,6 +7,8 @@ labeled rows), :class:`SampleLoss` (loss per row), :class:`LossTerm` (a term add
 and decorated with :func:`register`. It declares its hyperparameters with their search ranges; the
 trainer calls its hooks, the search searches its ranges, the report and MLflow read its names.
 Adding a component is adding a module here (``python -m distser search --help`` lists them).
+Components import torch (and :mod:`distser.learning._losses`) inside their hooks, not at the top,
+so that listing them (``--help``, configuration checks) does not load torch.
 
 Example:
     >>> from distser.learning.methods import REGISTRY, parse_method
@@ -36,7 +38,7 @@ from ._base import (
     TargetRule,
     register,
 )
-from ._parse import TABLE2_METHODS, Method, components_help, parse_method
+from ._parse import TABLE2_METHODS, Method, components_help, one_corpus_warning, parse_method
 
 # Every other private module of this package holds one component: import them all, then keep the
 # registry in canonical order (the order of names in a method and of its loss terms).
@@ -69,6 +71,7 @@ __all__ = [
     "StepOutputs",
     "TargetRule",
     "components_help",
+    "one_corpus_warning",
     "parse_method",
     "register",
 ]

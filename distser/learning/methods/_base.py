@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from torch import Tensor
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from ._parse import Method
 
 # ---------------------------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-from .._losses import confidence_penalty
 from ._base import Hyperparameter, LossTerm, StepOutputs, register
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @register
@@ -22,4 +24,6 @@ class ConfidencePenalty(LossTerm):
     )
 
     def term(self, step: StepOutputs) -> Tensor:
+        from .._losses import confidence_penalty
+
         return confidence_penalty(step.labeled_log_probs, self.params.cp_beta)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._losses import corpus_weights, power_weights
 from ._base import WEIGHT_FLOOR, CorpusWeighting, EpochSignals, Hyperparameter, mix_with_uniform, register
 
 
@@ -36,6 +35,8 @@ class CorpusWiseWeights(CorpusWeighting):
     )
 
     def after_epoch(self, weights: np.ndarray, signals: EpochSignals) -> np.ndarray:
+        from .._losses import corpus_weights, power_weights
+
         p = self.params
         if p.cww_signal == "train-ua":
             new = corpus_weights(signals.train_ua, p.lambda_w)

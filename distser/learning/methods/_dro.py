@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from ._base import WEIGHT_FLOOR, CorpusWeighting, Hyperparameter, mix_with_uniform, register
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @register
@@ -31,6 +33,8 @@ class GroupDRO(CorpusWeighting):
     )
 
     def after_step(self, weights: Tensor, corpus_losses: Tensor) -> Tensor:
+        import torch
+
         q = weights * torch.exp(self.params.dro_eta * corpus_losses)
         return q / q.mean()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-from .._losses import focal_per_sample
 from ._base import Hyperparameter, SampleLoss, register
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @register
@@ -22,4 +24,6 @@ class FocalLoss(SampleLoss):
     )
 
     def per_sample(self, log_probs: Tensor, targets: Tensor) -> Tensor:
+        from .._losses import focal_per_sample
+
         return focal_per_sample(log_probs, targets, self.params.focal_gamma)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-from .._losses import uniform_smoothing_targets
 from ._base import SMOOTHING, TargetRule, register
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @register
@@ -19,4 +21,6 @@ class UniformSmoothing(TargetRule):
     hyperparameters = (SMOOTHING,)
 
     def targets(self, labels: Tensor, soft_labels: Tensor | None, num_classes: int) -> Tensor:
+        from .._losses import uniform_smoothing_targets
+
         return uniform_smoothing_targets(labels, num_classes, self.params.smoothing)

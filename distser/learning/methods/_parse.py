@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._base import ALIASES, BASE, REGISTRY, Component, Hyperparameter, MethodParams
+from ._base import ALIASES, BASE, REGISTRY, Component, CorpusWeighting, Hyperparameter, MethodParams
 
 #: The out-of-corpus rows of Table 2, in the paper's order (canonical names).
 TABLE2_METHODS: tuple[str, ...] = (
@@ -68,6 +68,27 @@ class Method:
     def build(self, params: MethodParams) -> list[Component]:
         """One instance of every component, with the given hyperparameter values."""
         return [component(params) for component in self.components]
+
+
+def one_corpus_warning(method: str | Method, corpora: list[str]) -> str | None:
+    """What to tell a user who trains a corpus-weighting method on one training corpus, else None.
+
+    With one corpus every weighting rule gives the weight 1 (``merged`` pools one corpus): the method
+    trains exactly as the same method without its weighting, ``ce`` for a plain ``cww``.
+
+    Example:
+        >>> one_corpus_warning("cww+pel", ["emodb"])
+        'method cww+pel-al trains on one corpus (emodb): cww has nothing to weight, so it equals pel-al'
+        >>> one_corpus_warning("cww", ["emodb", "tess"]) is None, one_corpus_warning("pel-al", ["emodb"]) is None
+        (True, True)
+    """
+    method = parse_method(method)
+    weighting = method.of_kind(CorpusWeighting)
+    if len(corpora) != 1 or not weighting:
+        return None
+    rest = Method(tuple(c for c in method.components if c not in weighting))
+    return (f"method {method.name} trains on one corpus ({corpora[0]}): {weighting[0].name} has nothing to weight, "
+            f"so it equals {rest.name}")
 
 
 def components_help() -> str:

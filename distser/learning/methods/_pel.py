@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from torch import Tensor
-
-from .._losses import pel_loss, pel_target
 from ._base import UNLABELED_BATCH, Hyperparameter, LossTerm, StepOutputs, register
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 LAMBDA_L = Hyperparameter("lambda_l", 0.001, "λ_L of eq. (4): weight of the pseudo-emotion-label term",
                           minimum=0.0, search=(1e-5, 1.0), log=True, grid=(1.0, 0.1, 0.01, 0.001, 0.0001))
@@ -23,10 +23,14 @@ class _PseudoLabels(LossTerm):
     vector: ClassVar[str] = ""
 
     def __init__(self, params) -> None:
+        from .._losses import pel_target
+
         super().__init__(params)
         self.target = pel_target(self.vector)
 
     def term(self, step: StepOutputs) -> Tensor:
+        from .._losses import pel_loss
+
         return pel_loss(step.unlabeled_log_probs, self.target, self.params.lambda_l)
 
 

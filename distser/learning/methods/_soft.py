@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-from .._losses import soft_label_targets
 from ._base import TargetRule, register
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @register
@@ -19,6 +20,10 @@ class SoftLabels(TargetRule):
     order = 30
 
     def targets(self, labels: Tensor, soft_labels: Tensor | None, num_classes: int) -> Tensor:
+        import torch
+
+        from .._losses import soft_label_targets
+
         if soft_labels is None:  # no training corpus has votes: every row falls back to its one-hot label
             soft_labels = torch.full((len(labels), num_classes), float("nan"))
         return soft_label_targets(soft_labels, labels)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-from .._losses import reconstruction_loss
 from ._base import UNLABELED_BATCH, Hyperparameter, LossTerm, StepOutputs, register
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @register
@@ -26,5 +28,7 @@ class Reconstruction(LossTerm):
     )
 
     def term(self, step: StepOutputs) -> Tensor:
+        from .._losses import reconstruction_loss
+
         assert step.reconstruction is not None
         return self.params.recon_weight * reconstruction_loss(step.reconstruction, step.x)
