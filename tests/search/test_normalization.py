@@ -60,9 +60,10 @@ def test_a_search_over_normalisations_logs_selects_and_registers_them(search_cli
     chosen = summary.iloc[0][Param.NORMALIZATION]
     assert chosen in ("corpus", "speaker")
 
-    version = client.search_model_versions(f"name = '{model_name('ce')}'")[0]
+    name = model_name("ce", synthetic=True)  # the embedded synthetic corpora: a demo model
+    version = client.search_model_versions(f"name = '{name}'")[0]
     assert version.tags[Param.NORMALIZATION] == chosen
-    predictor = load_predictor(f"models:/{model_name('ce')}/{version.version}", locations.tracking_uri)
+    predictor = load_predictor(f"models:/{name}/{version.version}", locations.tracking_uri)
     assert predictor.bundle.normalization.name == chosen and predictor.bundle.default_adapt == chosen
     # The held-out corpus, adapted to by its own statistics as the search did: the UA it logged.
     manifest, features = FeatureStore(storage / "synthetic-features-0.02").load(["iemocap"])
