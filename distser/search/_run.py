@@ -19,8 +19,10 @@ from distser.config import ConfigError, to_dict
 from distser.define import File, Tag
 
 from ._config import SearchConfig
+from ._lock import SearchLock
 from ._models import delete_checkpoints, register_models
-from ._plans import corpora_needed, make_plans, plan_studies, resolve_store
+from ._plans import make_plans, plan_studies
+from ._preflight import check_data, check_free_space
 from ._prepare import Locations, RunOptions, flat, record_text
 from ._results import combine_folds, failed_studies, missing_trials, trial_table
 from ._selection import format_summary, select
@@ -39,15 +41,36 @@ def _trainable(shared, cpus: float):
 
 
 def run_search(config: SearchConfig, locations: Locations, options: RunOptions | None = None) -> pd.DataFrame:
-    """Run every study of ``config`` in one Tune experiment; returns the selection table (also on the parent run)."""
+    """Run every study of ``config`` in one Tune experiment; returns the selection table (also on the parent run).
+
+    One search per name at a time: the search's lock is taken first and released at the end.
+    """
+    options = options or RunOptions()
+    assert config.name is not None
+    lock = SearchLock(locations.storage, config.name)
+    lock.acquire(options.command, say=_say)
+    try:
+        return _run_locked(config, locations, options)
+    finally:
+        lock.release()
+
+
+def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions) -> pd.DataFrame:
     import ray
 
     from ._data import read_store
     from ._tracking import Tracker, log_summary
 
-    options = options or RunOptions()
     _quiet_libraries(options.verbose)
-    assert config.name is not None
+    if not options.resume and not options.replace and locations.storage.exists(config.name, File.RECORD):
+        raise ConfigError(f"a search named {config.name!r} exists in {locations.storage.uri} (it started meanwhile); "
+                          "continue it with --resume or start it over with --replace")
+    # Everything that can fail before Ray starts does: no Ray, no MLflow database, no run for a bad store.
+    checked = check_data(config, locations)
+    check_free_space(config, checked, locations.storage, _say)
+    store, needed = checked.store, checked.corpora
+    del checked
+
     tracker = Tracker(locations.tracking_uri, config.tracking.experiment, config.name, locations.artifact_location)
     search_dir = locations.search_dir(config.name)
     if options.replace and not options.resume:
@@ -62,8 +85,6 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
         address = config.resources.address or os.environ.get("RAY_ADDRESS")
         ray.init(address=address or "local", log_to_driver=options.verbose > 0, configure_logging=False,
                  logging_level=logging.WARNING, **({} if address else {"include_dashboard": False}))
-    store = resolve_store(config, locations)
-    needed = corpora_needed(config, store)
     data = read_store(store, needed)
     plans = make_plans(config, data.manifest)
     specs = plan_studies(config, plans)
@@ -176,6 +197,9 @@ def _quiet_libraries(verbose: int) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # An error a Ray task raised reaches the user once, as the search's ``error:`` line; Ray would print its
+    # worker traceback again ("Unhandled error") for the task's other results, never fetched.
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     for name in ("ray", "ray.tune", "ray.data", "ray.train", "mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.ERROR)
     import optuna

@@ -18,12 +18,19 @@ Here, through the command itself (a subprocess, from a temporary working directo
 - a worker node killed while a trial hands in its final result and model, and the driver killed
   while it writes to MLflow (faults injected by ``fault_driver.py``): every trial once, nothing RUNNING.
 
+And the rows of the reliability fault matrix (end of this file), fast, most without Ray (starting it is an
+error there, so a check that came after Ray fails at once): the same search started twice (the second
+fails in seconds naming the holder; a dead local holder's lock is taken over), ``--storage`` a regular file,
+a damaged store and a method without its unlabeled corpus (refused before Ray, no MLflow database left),
+a search resumed from another folder with its printed hint and another spelling of its store.
+
 The small search: the synthetic default at 2 % scale, one study (cww, crema-d held out), 2 proposals x
 2 seeds, 4 epochs (ASHA's grace period is 5: no trial is cut, so every search runs exactly 4 trials).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -292,7 +299,7 @@ def test_row_2_ctrl_c_exits_130_with_the_hint(interrupted):
     assert "Traceback" not in err, err[-3000:]
     assert interrupted["returncode"] == 130
     assert err.rstrip().splitlines()[-1] == \
-        "interrupted; continue with: distser search --resume --name cut --storage runs"
+        f"interrupted; continue with: distser search --resume --name cut --storage {interrupted['storage']}"
 
 
 @pytest.mark.slow
@@ -307,7 +314,7 @@ def test_row_2_after_ctrl_c_the_hint_alone_finishes_the_same_search(interrupted,
 
     # The hint: printed on Ctrl+C, and in the search's record (the same text, for when the terminal is gone).
     record = (interrupted["storage"] / "cut" / File.RECORD).read_text()
-    hint = "distser search --resume --name cut --storage runs"
+    hint = f"distser search --resume --name cut --storage {interrupted['storage']}"  # absolute: works anywhere
     assert f"continue: {hint}\n" in record
     printed = re.findall(r"continue with: (.*)", interrupted["stderr"])
     assert printed in ([], [hint])  # see test_row_2_ctrl_c_exits_130_with_the_hint
@@ -634,3 +641,182 @@ def test_the_driver_killed_after_registering_a_model_leaves_one_version_of_it(dr
                 if run.data.tags.get(Tag.SELECTED) == "true"]
     assert len(selected) == 1 and {v.run_id for v in versions} == {selected[0].info.run_id}
     assert len(versions) == 1, [(v.version, v.run_id) for v in versions]  # one selection, one version
+
+
+# ---------------------------------------------------------------------------------------------------
+# The fault matrix of the reliability issue (one search per name, a full disk, resuming from anywhere,
+# an unfinished search's report, checks before Ray). Settings that are wrong fail before Ray starts:
+# ``no_ray`` makes starting it an error, so these tests fail in seconds on code that would start it.
+
+
+class RayStarted(Exception):
+    pass
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    import ray
+
+    def refuse(*args, **kwargs):
+        raise RayStarted("the check must come before Ray starts")
+
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+
+
+def _main(argv: list[str]) -> tuple[int, str, float]:
+    import io
+
+    from distser.search import main
+
+    err = io.StringIO()
+    start = time.monotonic()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(argv)
+    return code, err.getvalue(), time.monotonic() - start
+
+
+def _hold_lock(storage: Path, name: str) -> subprocess.Popen:
+    """Another process holding search ``name``'s lock (as a running search's driver does), until killed."""
+    from distser.search._lock import SearchLock, _start_time
+    from distser.search._storage import Storage
+
+    holder = subprocess.Popen(["sleep", "600"])
+    lock = SearchLock(Storage.of(str(storage)), name)
+    assert lock._create(json.dumps({**lock.holder("distser search"), "pid": holder.pid,
+                                    "started": _start_time(holder.pid)}))
+    return holder
+
+
+def test_same_name_started_twice_the_second_fails_in_seconds_naming_the_holder(tmp_path, no_ray):
+    storage = tmp_path / "runs"
+    holder = _hold_lock(storage, "twice")
+    try:
+        code, err, seconds = _main([*SMALL, "--storage", str(storage), "--name", "twice"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert f"process {holder.pid} on {socket.gethostname()}" in err and "already running" in err
+    assert str(storage / "twice.lock") in err
+    print(f"the same search started twice: exit 2 after {seconds:.1f} s: {err.strip()}")
+    assert seconds < 10
+    assert not (storage / "mlflow.db").exists() and not (storage / "twice").exists()  # nothing of the holder's touched
+
+
+def test_the_search_lock_is_created_by_one_of_many_simultaneous_starts(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distser.config import ConfigError
+    from distser.search._lock import SearchLock
+    from distser.search._storage import Storage
+
+    locks = [SearchLock(Storage.of(str(tmp_path / "runs")), "s") for _ in range(8)]
+
+    def take(lock):
+        with contextlib.suppress(ConfigError):
+            lock.acquire()
+
+    with ThreadPoolExecutor(len(locks)) as pool:
+        list(pool.map(take, locks))
+    assert sum(lock.acquired for lock in locks) == 1
+
+
+def test_a_stale_lock_of_a_dead_local_process_is_taken_over_with_a_line(tmp_path, no_ray, synthetic_store):
+    storage = tmp_path / "runs"
+    holder = _hold_lock(storage, "stale")
+    holder.kill()  # a SIGKILLed driver leaves its lock behind
+    holder.wait()
+    with pytest.raises(RayStarted):  # the lock is taken and the search goes on (to Ray, refused here)
+        _main([*SMALL, "--store", str(synthetic_store.root), "--storage", str(storage), "--name", "stale"])
+    assert not (storage / "stale.lock").exists()  # released on the way out
+
+
+def test_a_stale_lock_takeover_says_so(tmp_path, capsys):
+    from distser.search._lock import SearchLock
+    from distser.search._storage import Storage
+
+    storage = tmp_path / "runs"
+    holder = _hold_lock(storage, "stale")
+    holder.kill()
+    holder.wait()
+    lines: list[str] = []
+    lock = SearchLock(Storage.of(str(storage)), "stale")
+    lock.acquire("distser search", say=lines.append)
+    assert lock.acquired and len(lines) == 1 and f"process {holder.pid}" in lines[0] and "is gone" in lines[0]
+    assert json.loads((storage / "stale.lock").read_text())["pid"] == os.getpid()
+    lock.release()
+    assert not (storage / "stale.lock").exists()
+
+
+def test_storage_that_is_a_regular_file_is_one_error_line(tmp_path, no_ray):
+    storage = tmp_path / "runs"
+    storage.write_text("a user's file\n")
+    code, err, seconds = _main([*SMALL, "--storage", str(storage), "--name", "f"])
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert f"--storage {storage} is a file, not a folder" in err and seconds < 10
+    assert storage.read_text() == "a user's file\n"
+
+
+@pytest.mark.parametrize("damage", ["nan", "truncated", "overwritten"])
+def test_a_damaged_store_fails_before_ray_starts_and_leaves_no_database(damage, synthetic_store, tmp_path, no_ray):
+    store, shard, named = _damaged_store(synthetic_store, tmp_path / "store", damage)
+    storage = tmp_path / "runs"
+    code, err, seconds = _main([*SMALL, "--store", str(store.root), "--storage", str(storage), "--name", "d"])
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert all(name in err for name in named), (named, err)
+    print(f"{damage} store: exit 2 after {seconds:.1f} s, before Ray")
+    assert seconds < 10
+    assert not (storage / "mlflow.db").exists() and not (storage / "d").exists()
+
+
+def test_a_method_needing_an_unlabeled_corpus_without_one_fails_before_ray(synthetic_store, tmp_path, no_ray):
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store.root, store)
+    shutil.rmtree(store / synthetic_store.feature_set / "librispeech")  # the store's only unlabeled corpus
+    storage = tmp_path / "runs"
+    code, err, seconds = _main(["--method", "cww+pel", "--holdout", "crema-d", "--store", str(store), "--storage",
+                                str(storage), "--name", "u"])
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert "needs an unlabeled corpus" in err and seconds < 10
+    assert not (storage / "mlflow.db").exists()
+
+
+def test_the_record_and_the_hint_work_from_any_folder_and_any_spelling_of_the_store(synthetic_store, tmp_path,
+                                                                                    monkeypatch):
+    """Started with a relative store and storage, interrupted, resumed from another folder with the hint."""
+    import distser.search._run as run
+    from distser.search._prepare import record_text
+
+    first, elsewhere = tmp_path / "first", tmp_path / "elsewhere"
+    first.mkdir()
+    elsewhere.mkdir()
+    shutil.copytree(synthetic_store.root, first / "syn")
+    seen = []
+
+    def interrupted(config, locations, options):  # writes the record as a search does, then Ctrl+C
+        locations.storage.write_text(record_text(config, options), config.name, File.RECORD)
+        raise KeyboardInterrupt
+
+    def resumed(config, locations, options):
+        seen.append(config)
+
+    monkeypatch.chdir(first)
+    monkeypatch.setattr(run, "run_search", interrupted)
+    code, err, _ = _main([*SMALL, "--store", "syn", "--storage", "runs", "--name", "cut"])
+    assert code == 130
+    hint = err.strip().splitlines()[-1].split("continue with: ", 1)[1]
+    record = (first / "runs" / "cut" / File.RECORD).read_text()
+    assert f"continue: {hint}\n" in record
+    assert f'store = "{first / "syn"}"' in record
+
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(run, "run_search", resumed)
+    code, err, _ = _main(shlex.split(hint)[2:])
+    assert code == 0, err
+    code, err, _ = _main([*shlex.split(hint)[2:], "--store", f"{first}/./syn/"])  # the same store, spelled otherwise
+    assert code == 0, err
+    code, err, _ = _main([*shlex.split(hint)[2:], "--store", str(first)])  # another store
+    assert code == 2 and "data.store" in err
+    assert [config.data.store for config in seen] == [str(first / "syn")] * 2
+    assert [config.tracking.storage for config in seen] == [str(first / "runs")] * 2
