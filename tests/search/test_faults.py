@@ -820,3 +820,73 @@ def test_the_record_and_the_hint_work_from_any_folder_and_any_spelling_of_the_st
     assert code == 2 and "data.store" in err
     assert [config.data.store for config in seen] == [str(first / "syn")] * 2
     assert [config.tracking.storage for config in seen] == [str(first / "runs")] * 2
+
+
+def _search_in_mlflow(storage: Path, status: str) -> str:
+    """A search's runs as MLflow holds them mid-search: ce done; cww 1 of 3 configurations done, 1 trial running."""
+    from mlflow.tracking import MlflowClient
+
+    from distser.define import Param, Role
+
+    storage.mkdir(parents=True)
+    client = MlflowClient(_uri(storage))
+    experiment = client.create_experiment(EXPERIMENT)
+    parent = client.create_run(experiment, run_name="s", tags={Tag.SEARCH: "s", Tag.ROLE: Role.SEARCH})
+    for key, value in {"study.samples": "3", "study.seeds": "2", "study.mode": "search"}.items():
+        client.log_param(parent.info.run_id, key, value)
+    if status != "RUNNING":
+        client.set_terminated(parent.info.run_id, status)
+    trials = [("ce", "{}", 0, "FINISHED"), ("ce", "{}", 1, "FINISHED"), ("cww", '{"lambda_w": 4.0}', 0, "FINISHED"),
+              ("cww", '{"lambda_w": 4.0}', 1, "FINISHED"), ("cww", '{"lambda_w": 1.0}', 0, status)]
+    for method, config, seed, state in trials:
+        tags = {Tag.SEARCH: "s", Tag.ROLE: Role.TRIAL, Tag.STUDY: f"{method}--loco-crema-d", Tag.PHASE: "search",
+                Tag.PARENT: parent.info.run_id}
+        if state == "FINISHED":
+            tags[Tag.STOPPED_BY] = "training"
+        run = client.create_run(experiment, tags=tags)
+        for key, value in {Param.METHOD: method, Param.HOLDOUT: "crema-d", Param.PLAN: "loco-crema-d",
+                           Param.SEED: str(seed), Param.CONFIG: config, Param.SELECTION: "train-domain"}.items():
+            client.log_param(run.info.run_id, key, value)
+        client.log_metric(run.info.run_id, "best_mean_valid_ua", 0.5 + seed / 10)
+        if state == "FINISHED":
+            for key, value in {"score": 0.5 + seed / 10, "test_ua": 0.4 + seed / 10, "test_wa": 0.4}.items():
+                client.log_metric(run.info.run_id, key, value)
+        if state != "RUNNING":
+            client.set_terminated(run.info.run_id, state)
+    return _uri(storage)
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "KILLED"])
+def test_report_of_a_running_or_interrupted_search_is_refused_or_marked(status, tmp_path, capsys):
+    from distser.report import main as report
+
+    storage = tmp_path / "runs"
+    _search_in_mlflow(storage, status)
+    capsys.readouterr()  # MLflow's lines of creating the database
+    out = tmp_path / "report"
+    assert report(["--search", "s", "--storage", str(storage), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert _error_lines(captured.err) == captured.err.strip().splitlines(), captured.err
+    assert f"search 's' is {status}" in captured.err and "--allow-incomplete" in captured.err
+    assert "incomplete studies: cww--loco-crema-d" in captured.err
+    assert not out.exists()
+
+    assert report(["--search", "s", "--storage", str(storage), "--out", str(out), "--allow-incomplete"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"warning: search 's' is {status}"), first
+    readme = (out / "README.md").read_text()
+    assert f"**Warning: search 's' is {status}" in readme
+    assert "incomplete studies: cww--loco-crema-d (1 of its trials not ended)" in readme
+    selected = readme.split("## Selected configurations", 1)[1].split("##", 1)[0]
+    rows = [line for line in selected.splitlines() if "loco-crema-d" in line]
+    assert len(rows) == 2 and [("incomplete" in row) for row in rows] == [("cww" in row) for row in rows], rows
+
+
+def test_report_of_a_study_with_configurations_still_to_come_marks_it(tmp_path, capsys):
+    from distser.report import main as report
+
+    storage = tmp_path / "runs"
+    _search_in_mlflow(storage, "FAILED")  # the running trial ended FAILED: 1 of 3 configurations in
+    assert report(["--search", "s", "--storage", str(storage), "--out", str(tmp_path / "r"),
+                   "--allow-incomplete"]) == 0
+    assert "cww--loco-crema-d (1 of 3 configurations trained)" in capsys.readouterr().out
