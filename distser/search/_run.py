@@ -19,10 +19,11 @@ from distser.config import ConfigError, to_dict
 from distser.define import File, Tag
 
 from ._config import SearchConfig
+from ._disk import DiskFull, disk_full_in, is_disk_full, watcher
 from ._lock import SearchLock
 from ._models import delete_checkpoints, register_models
 from ._plans import make_plans, plan_studies
-from ._preflight import check_data, check_free_space
+from ._preflight import check_data, check_disk
 from ._prepare import Locations, RunOptions, flat, record_text
 from ._results import combine_folds, failed_studies, missing_trials, trial_table
 from ._selection import format_summary, select
@@ -67,7 +68,7 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
                           "continue it with --resume or start it over with --replace")
     # Everything that can fail before Ray starts does: no Ray, no MLflow database, no run for a bad store.
     checked = check_data(config, locations)
-    check_free_space(config, checked, locations.storage, _say)
+    check_disk(config, checked, locations.storage, _say)
     store, needed = checked.store, checked.corpora
     del checked
 
@@ -110,6 +111,9 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
     try:
         tuner = _tuner(config, locations, options, specs, shared, tracker, search_dir)
         results = tuner.fit()
+        full = disk_full_in(results)
+        if full:
+            raise DiskFull(full)
         trials = trial_table(results)
         missing = missing_trials(specs, trials)
         if missing:  # Tune ends a run gracefully on Ctrl+C and returns; the search stops here too.
@@ -128,14 +132,29 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
         tracker.finish("FAILED" if failed and summary.empty else "FINISHED")
         if not config.tracking.keep_checkpoints:
             delete_checkpoints(locations.storage, config.name)
-    except BaseException:
-        tracker.close_open_runs("KILLED")
-        tracker.finish("KILLED")
+    except BaseException as error:
+        if isinstance(error, DiskFull) or is_disk_full(error):  # a search-level error: its runs end FAILED
+            _end_runs(tracker, "FAILED")
+            if isinstance(error, DiskFull):
+                raise
+            raise DiskFull(locations.storage.uri) from None
+        _end_runs(tracker, "KILLED")
         raise
     _print_end_screen(config, locations, summary, text, trials, failed)
     if failed and summary.empty:
         raise ConfigError(f"every study failed: {next(iter(failed.values()))}")
     return summary
+
+
+def _end_runs(tracker, status: str) -> None:
+    """End the search's open runs and its parent with ``status``; with a full disk, as far as it lets us."""
+    try:
+        tracker.close_open_runs(status)
+        tracker.finish(status)
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        _say(f"could not mark the search's runs {status} (the disk is full): they stay RUNNING until it resumes")
 
 
 def _tuner(config: SearchConfig, locations: Locations, options: RunOptions, specs: list, shared, tracker,
@@ -171,7 +190,8 @@ def _tuner(config: SearchConfig, locations: Locations, options: RunOptions, spec
             name=config.name,
             storage_path=storage.uri if storage.is_local else storage.path,
             storage_filesystem=fs,
-            callbacks=[JsonLoggerCallback(), MLflowTrialCallback(tracker), Progress(searcher.planned_trials)],
+            callbacks=[JsonLoggerCallback(), MLflowTrialCallback(tracker), Progress(searcher.planned_trials),
+                       watcher()],
             failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=1 if options.verbose else 0,

@@ -890,3 +890,69 @@ def test_report_of_a_study_with_configurations_still_to_come_marks_it(tmp_path, 
     assert report(["--search", "s", "--storage", str(storage), "--out", str(tmp_path / "r"),
                    "--allow-incomplete"]) == 0
     assert "cww--loco-crema-d (1 of 3 configurations trained)" in capsys.readouterr().out
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a 40 MB tmpfs of its own (a full disk, made by hand); ``remount(mb)`` resizes it."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(folder)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a small disk needs a tmpfs mount: {mounted.stderr.strip()}")
+
+    def remount(mb: int) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={mb}m", str(folder)], check=True)
+
+    try:
+        yield folder, remount
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_disk_too_small_for_the_first_checkpoints_is_refused_before_ray(small_disk, synthetic_store, no_ray):
+    folder, _ = small_disk
+    storage = folder / "runs"
+    code, err, seconds = _main([*SMALL, "--store", str(synthetic_store.root), "--storage", str(storage), "--name", "s"])
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert f"--storage {storage}: " in err and "MB free, but the first trials' checkpoints need about" in err
+    assert seconds < 10 and not (storage / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_the_search_with_one_line_runs_failed_no_partial_file_and_resumes(small_disk,
+                                                                                        synthetic_store, tmp_path):
+    """Room for one trainer checkpoint (~55 MB), not two: the second checkpoint fills the disk mid-copy."""
+    import torch
+
+    folder, remount = small_disk
+    remount(80)
+    storage = folder / "runs"
+    argv = [*SMALL, "--max-concurrent", "1", "--store", str(synthetic_store.root), "--storage", str(storage),
+            "--name", "full"]
+    done, seconds = _run([DISTSER, "search", *argv], cwd=tmp_path)
+    print(f"a full disk: exit {done.returncode} after {seconds:.1f} s")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = _error_lines(done.stderr)
+    assert len(errors) == 1 and done.stderr.rstrip().splitlines()[-1] == errors[0], done.stderr[-3000:]
+    assert f"no space left on the device of {storage}" in errors[0] and " MB free)" in errors[0]
+    hint = errors[0].split("then continue it: ", 1)[1]
+    assert hint == f"distser search --resume --name full --storage {storage}"
+
+    runs = _runs(_uri(storage), "full")
+    assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []
+    assert [r.info.status for r in runs if r.data.tags.get(Tag.ROLE) == "search"] == ["FAILED"]
+    trials = [r for r in runs if r.data.tags.get(Tag.ROLE) == "trial"]
+    assert trials and "FAILED" in {r.info.status for r in trials}
+    for state in storage.glob("full/trial-*/checkpoint_*/" + File.CHECKPOINT):  # every checkpoint whole
+        torch.load(state, weights_only=False)
+    assert not [p for p in storage.rglob("*") if p.is_dir() and p.name.startswith("checkpoint_") and
+                not any(p.iterdir())]
+
+    remount(400)  # room again: the hint finishes the search
+    resumed, seconds = _run([DISTSER, *shlex.split(hint)[1:]], cwd=tmp_path)
+    print(f"resumed after the disk was enlarged: exit {resumed.returncode} after {seconds:.1f} s")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _assert_every_trial_once_nothing_running(_uri(storage), "full")
