@@ -956,3 +956,36 @@ def test_a_full_disk_ends_the_search_with_one_line_runs_failed_no_partial_file_a
     print(f"resumed after the disk was enlarged: exit {resumed.returncode} after {seconds:.1f} s")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _assert_every_trial_once_nothing_running(_uri(storage), "full")
+
+
+def test_a_clip_too_short_for_its_feature_set_is_named_with_its_duration(tmp_path):
+    """What ``distser predict`` and extraction report for such a clip (extract_local: predict's own extraction)."""
+    import soundfile
+
+    from distser.features import Extractor
+    from distser.inference._extraction import extract_local
+
+    clip = tmp_path / "short.wav"
+    soundfile.write(clip, np.random.default_rng(0).normal(0, 0.1, 800).astype(np.float32), 16000)  # 0.05 s
+    features, errors = extract_local([str(clip), str(clip)], Extractor("IS10"))
+    assert errors[0] == errors[1] and "clip too short for the IS10 feature set: 0.050 s of audio" in errors[0], errors
+    assert "non-finite" not in errors[0] and np.isnan(features).all()
+
+
+def test_an_unknown_label_names_the_cli_flag_that_skips_it(tmp_path, no_ray):
+    import contextlib
+    import io
+
+    import soundfile
+
+    from distser.features.__main__ import main as features
+
+    folder = tmp_path / "emodb" / "wav"
+    folder.mkdir(parents=True)
+    for name in ("03a01Fa", "03a01Qa"):  # Q: no emotion of EmoDB
+        soundfile.write(folder / f"{name}.wav", np.zeros(1600, np.float32), 16000)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = features(["extract", "--corpus", f"emodb={tmp_path / 'emodb'}", "--store", str(tmp_path / "store")])
+    assert code == 2 and _error_lines(err.getvalue()) == err.getvalue().strip().splitlines(), err.getvalue()
+    assert "03a01Qa.wav" in err.getvalue() and "distser extract --skip-unknown-labels" in err.getvalue()
