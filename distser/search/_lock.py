@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from distser.config import ConfigError
 
@@ -149,7 +150,9 @@ class SearchLock:
         from botocore.exceptions import ClientError
 
         bucket, _, key = self.storage.fs_path(self.key).partition("/")
-        client = boto3.client("s3", endpoint_url=self.storage.endpoint or os.environ.get("AWS_ENDPOINT_URL"))
+        region = parse_qs(self.storage.options).get("region", [None])[-1]  # pyarrow's option, if the URI gives it
+        client = boto3.client("s3", endpoint_url=self.storage.endpoint or os.environ.get("AWS_ENDPOINT_URL"),
+                              region_name=region)
         try:
             client.put_object(Bucket=bucket, Key=key, Body=text.encode(), IfNoneMatch="*")
         except ClientError as error:
