@@ -989,3 +989,57 @@ def test_an_unknown_label_names_the_cli_flag_that_skips_it(tmp_path, no_ray):
         code = features(["extract", "--corpus", f"emodb={tmp_path / 'emodb'}", "--store", str(tmp_path / "store")])
     assert code == 2 and _error_lines(err.getvalue()) == err.getvalue().strip().splitlines(), err.getvalue()
     assert "03a01Qa.wav" in err.getvalue() and "distser extract --skip-unknown-labels" in err.getvalue()
+
+
+def test_a_checkpoint_cut_short_by_a_full_disk_is_removed_and_the_trial_reports_it(tmp_path, monkeypatch):
+    """The trial's side of a full disk, without Ray: Tune's copy of a checkpoint fails with ENOSPC."""
+    import errno
+    from types import SimpleNamespace
+
+    import pyarrow.fs
+    from ray import tune
+    from ray.train._internal import session
+
+    from distser.search import _trainable
+
+    trial = tmp_path / "trial-x"
+    partial = trial / "checkpoint_000001"  # Tune numbers the checkpoint, then copies into it
+    partial.mkdir(parents=True)
+    (partial / File.CHECKPOINT).write_bytes(b"the first half of a trainer state")
+    (trial / "checkpoint_000000").mkdir()  # the last whole one stays
+    storage = SimpleNamespace(storage_filesystem=pyarrow.fs.LocalFileSystem(), checkpoint_fs_path=str(partial),
+                              trial_fs_path=str(trial))
+    monkeypatch.setattr(session, "get_storage", lambda: storage)
+    sent = []
+
+    def report(metrics, checkpoint=None):
+        if checkpoint is not None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        sent.append(metrics)
+
+    monkeypatch.setattr(tune, "report", report)
+    monkeypatch.setattr(_trainable, "_run_trial", lambda config, data: _trainable._report_checkpoint({}, tmp_path))
+    monkeypatch.setattr(_trainable, "DISK_FULL_WAIT", 0.0)  # the driver would stop it meanwhile
+    with pytest.raises(OSError):
+        _trainable.run_trial({}, None)
+    assert not partial.exists() and (trial / "checkpoint_000000").is_dir()
+    assert sent == [{"disk_full": str(trial), "finished": 0, "epoch": 0}]  # no "error": it is resumed, not failed
+
+
+def test_a_full_disk_is_told_apart_from_other_os_errors():
+    import errno
+    import sqlite3
+
+    from distser.search._disk import is_disk_full
+
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_disk_full(OSError("Failed to copy. Detail: [errno 28] No space left on device"))  # pyarrow's
+    try:
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as error:
+            raise RuntimeError("(sqlite3.OperationalError) while logging a metric") from error
+    except RuntimeError as wrapped:  # MLflow's SQLAlchemy error around SQLite's
+        assert is_disk_full(wrapped)
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not is_disk_full(ValueError("training corpus 'a' has fewer than one minibatch"))
