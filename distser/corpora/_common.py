@@ -126,7 +126,8 @@ class LoadContext:
         """Raise CorpusError for ``path`` or, with ``on_unknown="skip"``, warn and let the caller skip it."""
         message = f"{self.corpus}: {path}: {problem}"
         if self.on_unknown == "error":
-            raise CorpusError(message + " (load_corpus(..., on_unknown='skip') skips such files)")
+            raise CorpusError(message + " (to skip such files with a warning: distser extract --skip-unknown-labels, "
+                              "or load_corpus(..., on_unknown='skip'))")
         warnings.warn("skipped " + message, CorpusWarning, stacklevel=3)
 
     def emotion(self, code: str, path: Path | str) -> tuple[bool, str | None]:

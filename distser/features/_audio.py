@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,11 @@ def content_hash(path: str | Path) -> str:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+#: About the shortest clip openSMILE computes functionals of (measured: 0.06 s for eGeMAPSv02 and
+#: ComParE_2016, 0.07 s for IS10, at 16 kHz); shorter ones come back all NaN.
+MIN_SECONDS = 0.07
 
 
 class ExtractionError(RuntimeError):
@@ -61,12 +67,19 @@ class Extractor:
 
     def __call__(self, path: str | Path) -> np.ndarray:
         signal, rate = read_audio(path)
-        values = self._smile.process_signal(signal, rate).to_numpy(dtype=np.float32).reshape(-1)
+        with warnings.catch_warnings():  # "Segment too short, filling with NaN": said below, with the duration
+            warnings.filterwarnings("ignore", "Segment too short", UserWarning)
+            values = self._smile.process_signal(signal, rate).to_numpy(dtype=np.float32).reshape(-1)
         if values.shape != (FEATURE_SETS[self.feature_set],):
             raise ExtractionError(f"openSMILE returned {values.shape[0]} values, expected "
                                   f"{FEATURE_SETS[self.feature_set]}")
-        if not np.isfinite(values).all():
-            raise ExtractionError(f"{int((~np.isfinite(values)).sum())} non-finite feature values")
+        finite = np.isfinite(values)
+        seconds = len(signal) / rate
+        if not finite.any():  # openSMILE fills every functional with NaN for a segment shorter than its windows
+            raise ExtractionError(f"clip too short for the {self.feature_set} feature set: {seconds:.3f} s of audio "
+                                  f"(its functionals need at least about {MIN_SECONDS:g} s)")
+        if not finite.all():
+            raise ExtractionError(f"{int((~finite).sum())} non-finite feature values (clip of {seconds:.3f} s)")
         return values
 
 

@@ -47,6 +47,23 @@ def _missing(value: Any) -> bool:
     return value is None or bool(pd.isna(value))
 
 
+def _bad_request(frame: pd.DataFrame) -> Exception:
+    """The one-line answer to input without audio columns: an MLflow BAD_REQUEST (a server sends no trace with it).
+
+    Served, MLflow's input schema drops every other column before the model sees the request, so the
+    columns named are those left; called directly, the model names the ones it was given.
+    """
+    got = ", ".join(map(repr, frame.columns)) or "none of them"
+    message = (f"input needs a {PATH_COLUMN!r} (audio file) or {BASE64_COLUMN!r} (base64 of its bytes) column; "
+               f"got {got}")
+    try:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import BAD_REQUEST
+    except ImportError:  # pragma: no cover - mlflow is a dependency
+        return ValueError(message)
+    return MlflowException(message, error_code=BAD_REQUEST)
+
+
 class EmotionModel(PythonModel):
     """``mlflow.pyfunc`` model mapping audio clips to emotions (see the module docstring).
 
@@ -71,8 +88,7 @@ class EmotionModel(PythonModel):
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         unknown = sorted(set(frame.columns) - {PATH_COLUMN, BASE64_COLUMN, SPEAKER_COLUMN})
         if unknown or not {PATH_COLUMN, BASE64_COLUMN} & set(frame.columns):
-            raise ValueError(f"input needs a {PATH_COLUMN!r} or {BASE64_COLUMN!r} column, got columns "
-                             f"{list(frame.columns)}")
+            raise _bad_request(frame)
         n = len(frame)
         paths = frame[PATH_COLUMN].tolist() if PATH_COLUMN in frame else [None] * n
         texts = frame[BASE64_COLUMN].tolist() if BASE64_COLUMN in frame else [None] * n

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from distser.define import EXPERIMENT
 
 EPILOG = """examples:
@@ -42,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default reports/<first search>)")
     parser.add_argument("--title", default=None, help="the report's title (default: the searches' names)")
     parser.add_argument("--log", action="store_true", help="also attach the files to each search's parent run")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="report a search that is still running or was interrupted (refused by default: its "
+                        "selections may still change); the report says so and marks its incomplete studies")
     return parser
 
 
@@ -61,20 +66,34 @@ def main(argv: list[str] | None = None) -> int:
     title = args.title or f"distser report: {', '.join(args.searches)}"
 
     # MLflow first: a wrong store or search name is answered before scipy and matplotlib load.
-    from ._collect import collect_trials, weight_histories
+    from ._collect import collect_trials, incomplete_studies, search_states, weight_histories
 
     try:
         trials = collect_trials(uri, args.searches, args.experiment)
         from ._tables import table2, table2_wide, weighting_trials
 
         sweep = collect_trials(uri, args.sweeps, args.experiment) if args.sweeps else None
+        states = search_states(uri, [*args.searches, *args.sweeps], args.experiment)
+        unfinished = [state for state in states.values() if not state.finished]
+        incomplete = incomplete_studies(trials if sweep is None else pd.concat([trials, sweep]), states)
+        if unfinished and not args.allow_incomplete:
+            raise ValueError(f"{unfinished[0].describe()}: its selections may still change"
+                             + (f" (incomplete studies: {', '.join(incomplete)})" if incomplete else "")
+                             + "; report it when it has finished (distser search --resume), or pass "
+                             "--allow-incomplete")
         histories = weight_histories(uri, weighting_trials(trials))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from ._write import log_report, write_report
 
-    files = write_report(trials, out, title=title, sweep=sweep, histories=histories)
+    notes = [f"{state.describe()}: a partial report" for state in unfinished]
+    if incomplete:
+        notes.append("incomplete studies: " + "; ".join(f"{study} ({why})" for study, why in incomplete.items()))
+    for note in notes:  # first, before anything else is printed
+        print(f"warning: {note}")
+    files = write_report(trials, out, title=title, sweep=sweep, histories=histories, notes=notes,
+                         incomplete=set(incomplete))
     if args.log:
         log_report(uri, [*args.searches, *args.sweeps], files, args.experiment)
     print(f"Test UA (%) of the selected configurations ({uri}):")

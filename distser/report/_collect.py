@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -205,6 +206,63 @@ def collect_trials(tracking_uri: str, searches: list[str], experiment: str = EXP
                          "report them separately")
     return trials.sort_values(["search", "study", "phase", "fold", "config", "seed"], na_position="first",
                               kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class SearchState:
+    """Where a search stands: its parent run's status and the settings it recorded there."""
+
+    search: str
+    status: str  # FINISHED, RUNNING (running, or its driver was killed), KILLED (interrupted) or FAILED
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "FINISHED"
+
+    def describe(self) -> str:
+        why = {"RUNNING": "still running, or its driver was killed",
+               "KILLED": "interrupted", "FAILED": "it failed"}.get(self.status, self.status)
+        return f"search {self.search!r} is {self.status} ({why}), not finished"
+
+
+def search_states(tracking_uri: str, searches: list[str], experiment: str = EXPERIMENT) -> dict[str, SearchState]:
+    """Each search's :class:`SearchState` (a search without a parent run counts as RUNNING: it never ended)."""
+    client = _client(tracking_uri)
+    experiment_id = _experiment_id(client, tracking_uri, experiment)
+    states = {}
+    for search in searches:
+        parents = _search_runs(client, experiment_id,
+                               f"tags.`{Tag.SEARCH}` = '{search}' and tags.`{Tag.ROLE}` = '{Role.SEARCH}'")
+        states[search] = (SearchState(search, parents[0].info.status, dict(parents[0].data.params)) if parents
+                          else SearchState(search, "RUNNING"))
+    return states
+
+
+def incomplete_studies(trials: pd.DataFrame, states: dict[str, SearchState]) -> dict[str, str]:
+    """Studies of unfinished searches whose trials are not all in: study -> why.
+
+    A study is incomplete when one of its trials has not ended (RUNNING, or KILLED by an interruption) or,
+    for an Optuna search of some hyperparameters, when fewer configurations than ``study.samples`` were
+    trained for every seed.
+    Its selection may still change; studies of an unfinished search that have no trial yet are absent.
+    """
+    why: dict[str, str] = {}
+    for (search, study), runs in trials.groupby(["search", "study"], sort=True):
+        state = states.get(search)
+        if state is None or state.finished:
+            continue
+        open_runs = int(runs["status"].isin(["RUNNING", "KILLED", "SCHEDULED"]).sum())
+        searched = runs[runs["phase"] == Phase.SEARCH]
+        seeds = int(state.params.get("study.seeds", 0) or 0)
+        samples = int(state.params.get("study.samples", 0) or 0)
+        whole = searched.groupby("config")["seed"].nunique()
+        done = int((whole >= seeds).sum()) if seeds else len(whole)
+        if open_runs:
+            why[study] = f"{open_runs} of its trials not ended"
+        elif state.params.get("study.mode") == "search" and (runs["config"] != "{}").any() and done < samples:
+            why[study] = f"{done} of {samples} configurations trained"
+    return why
 
 
 def _train_ua_at_best_epoch(client, run_id: str, metrics: dict, finished: bool) -> dict[str, float]:

@@ -10,7 +10,7 @@ import pandas as pd
 from distser.define import EXPERIMENT, Role, Tag
 from distser.search import STRATEGIES
 
-from ._collect import _client, _experiment_id, _search_runs, base_method, suffix
+from ._collect import WITHIN, _client, _experiment_id, _search_runs, base_method, suffix
 from ._figures import figure1, figure2, figure_weights
 from ._stats import HELD_OUT, RESAMPLES, paired_differences, paired_wide
 from ._tables import (
@@ -64,24 +64,29 @@ def _counts(trials: pd.DataFrame) -> str:
     return f"{len(trials)} trials: {finished} trained to their end, {asha} stopped by ASHA, {failed} failed"
 
 
-def _selected_table(picked: pd.DataFrame) -> pd.DataFrame:
+def _selected_table(picked: pd.DataFrame, incomplete: set[str]) -> pd.DataFrame:
     columns = {"method": "method", "holdout": "held out", "plan": "plan", "selection": "selection",
                "configs_tried": "configs tried", "seeds": "seeds", "score_mean": "score",
                "normalization": "normalisation", "config": "configuration"}
     table = picked[[c for c in columns if c in picked]].rename(columns=columns)
     table["configuration"] = table["configuration"].map(describe_config)
+    if incomplete and "plan" in picked:  # its selection may still change: the search has not finished
+        study = picked["method"].map(base_method).str.removeprefix(WITHIN) + "--" + picked["plan"]  # the study's id
+        table.insert(0, "status", study.isin(incomplete).map({True: "incomplete", False: ""}))
     return table
 
 
 def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser results",
                  sweep: pd.DataFrame | None = None, histories: pd.DataFrame | None = None,
-                 baseline: str = "ce", resamples: int = RESAMPLES) -> list[Path]:
+                 baseline: str = "ce", resamples: int = RESAMPLES, notes: list[str] | None = None,
+                 incomplete: set[str] | None = None) -> list[Path]:
     """Every table and figure of the report under ``out`` (created); returns the files written.
 
     ``sweep``: trials of a λ_W sweep (e.g. ``distser search --method cww --grid``) kept apart from
     ``trials`` so that Table 2's cww row stays the configuration its own search selected; they draw
     Figure 2 and its table. ``histories``: :func:`~distser.report.weight_histories` of the evaluated
-    trials of weighting methods (the corpus weights figure; none without them).
+    trials of weighting methods (the corpus weights figure; none without them). ``notes``: lines shown
+    first (an unfinished search); ``incomplete``: studies marked as such in the selected configurations.
     """
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -127,7 +132,8 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     searches = sorted(set(trials["search"]) | (set() if sweep is None else set(sweep["search"])))
     counted = trials if sweep is None else pd.concat([trials, sweep])
     used = sorted(set(picked["selection"])) if not picked.empty else []
-    lines = [f"# {title}", "", f"Searches: {', '.join(searches)}; {_counts(counted)}.", ""]
+    lines = [f"# {title}", ""] + [f"**Warning: {note}.**\n" for note in notes or []]
+    lines += [f"Searches: {', '.join(searches)}; {_counts(counted)}.", ""]
     lines += [f"Selection: **{name}**: {STRATEGIES[name].description}." for name in used] + [""]
     lines += [f"## Table 2: test UA (%) of the selected configuration ({', '.join(used) or '–'}), "
               "mean ± std over seeds", "", markdown_table(wide) if not wide.empty else "(no finished trials)", ""]
@@ -138,7 +144,7 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     if not picked.empty:
         lines += ["## Selected configurations", "",
                   "score: the strategy's mean score of the configuration (validation data only).", "",
-                  markdown_table(_selected_table(picked), index=False), ""]
+                  markdown_table(_selected_table(picked, incomplete or set()), index=False), ""]
     for base, differences in [(baseline, paired), *same.items()]:
         lines += _paired_section(differences, base, resamples)
     if not best.empty:

@@ -304,15 +304,19 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {_explained(error, arguments)}", file=sys.stderr)
         return 2
+    from ._disk import DiskFull
     from ._run import run_search  # Ray, MLflow, Optuna: only once the settings are known good
 
+    resume = f"distser search --resume --name {config.name} --storage {shlex.quote(config.tracking.storage)}"
     try:
         run_search(config, locations, options)
     except (ConfigError, ValueError, FileNotFoundError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except DiskFull as error:
+        print(f"error: {error}: {resume}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: distser search --resume --name {config.name} "
-              f"--storage {shlex.quote(config.tracking.storage)}", file=sys.stderr)
+        print(f"\ninterrupted; continue with: {resume}", file=sys.stderr)
         return 130
     return 0

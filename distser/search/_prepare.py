@@ -84,10 +84,33 @@ def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _absolute_sqlite(uri: str | None) -> str | None:
+    if uri and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).expanduser().resolve()}"
+    return uri
+
+
+def absolute_locations(config: SearchConfig) -> SearchConfig:
+    """``config`` with its local paths absolute (store, storage, SQLite URIs), so its record works from any folder.
+
+    Two spellings of one place (``syn``, ``./syn/``, ``/abs/syn``) become one. URIs (``s3://``, ``file://``)
+    are absolute already and stay as given (with their options).
+    """
+    data, tracking = config.data, config.tracking
+    store = str(Path(data.store).expanduser().resolve()) if data.store is not None else None
+    storage = tracking.storage if "://" in tracking.storage else Storage.of(tracking.storage).uri
+    return replace(config, data=replace(data, store=store),
+                   tracking=replace(tracking, storage=storage, uri=_absolute_sqlite(tracking.uri),
+                                    optuna_storage=_absolute_sqlite(tracking.optuna_storage)))
+
+
 def contradictions(recorded: SearchConfig, given: dict[str, Any]) -> list[str]:
-    """Settings in ``given`` that would change what a recorded search computes (or where its runs are)."""
+    """Settings in ``given`` that would change what a recorded search computes (or where its runs are).
+
+    Locations are compared as absolute paths: another spelling of the same store is no contradiction.
+    """
     candidate = build(SearchConfig, [to_dict(recorded), given])
-    old, new = flat(to_dict(recorded)), flat(to_dict(candidate))
+    old, new = flat(to_dict(absolute_locations(recorded))), flat(to_dict(absolute_locations(candidate)))
     keys = flat(given)
     defining = tuple(f"{s}." for s in DEFINING_SECTIONS) + ("tracking.uri", "tracking.experiment",
                                                              "tracking.optuna_storage")
@@ -104,6 +127,7 @@ def prepare(given: dict[str, Any], options: RunOptions) -> tuple[SearchConfig, L
     """
     config = build(SearchConfig, [given])
     storage = Storage.of(config.tracking.storage)
+    storage.check_folder()
     known = existing_searches(storage)
     if options.resume:
         name = config.name or (max(known, key=lambda n: storage.modified(n, File.RECORD)) if known else None)
@@ -119,13 +143,12 @@ def prepare(given: dict[str, Any], options: RunOptions) -> tuple[SearchConfig, L
                               f"({storage.uri_of(name, File.RECORD)}): " + "; ".join(clash))
         resources = build(SearchConfig, [to_dict(recorded), {"resources": given.get("resources", {})}]).resources
         config = replace(recorded, resources=resources)
+        if "://" not in config.tracking.storage:  # where the record was found (an older record may be relative)
+            config = replace(config, tracking=replace(config.tracking, storage=storage.uri))
     else:
         if config.name is None:
             config = replace(config, name=time.strftime("search-%Y%m%d-%H%M%S"))
-        uri = config.tracking.uri
-        if uri and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):  # recorded absolute
-            tracking = replace(config.tracking, uri=f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}")
-            config = replace(config, tracking=tracking)
+        config = absolute_locations(config)  # the record and the printed hints work from any folder
         check_name(config.name)
         if config.name in known and not options.replace:
             raise ConfigError(f"a search named {config.name!r} exists in {storage.uri}; continue it with --resume "

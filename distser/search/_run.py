@@ -19,8 +19,11 @@ from distser.config import ConfigError, to_dict
 from distser.define import File, Tag
 
 from ._config import SearchConfig
+from ._disk import DiskFull, disk_full_in, is_disk_full, watcher
+from ._lock import SearchLock
 from ._models import delete_checkpoints, register_models
-from ._plans import corpora_needed, make_plans, plan_studies, resolve_store
+from ._plans import make_plans, plan_studies
+from ._preflight import check_data, check_disk
 from ._prepare import Locations, RunOptions, flat, record_text
 from ._results import combine_folds, failed_studies, missing_trials, trial_table
 from ._selection import format_summary, select
@@ -39,15 +42,36 @@ def _trainable(shared, cpus: float):
 
 
 def run_search(config: SearchConfig, locations: Locations, options: RunOptions | None = None) -> pd.DataFrame:
-    """Run every study of ``config`` in one Tune experiment; returns the selection table (also on the parent run)."""
+    """Run every study of ``config`` in one Tune experiment; returns the selection table (also on the parent run).
+
+    One search per name at a time: the search's lock is taken first and released at the end.
+    """
+    options = options or RunOptions()
+    assert config.name is not None
+    lock = SearchLock(locations.storage, config.name)
+    lock.acquire(options.command, say=_say)
+    try:
+        return _run_locked(config, locations, options)
+    finally:
+        lock.release()
+
+
+def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions) -> pd.DataFrame:
     import ray
 
     from ._data import read_store
     from ._tracking import Tracker, log_summary
 
-    options = options or RunOptions()
     _quiet_libraries(options.verbose)
-    assert config.name is not None
+    if not options.resume and not options.replace and locations.storage.exists(config.name, File.RECORD):
+        raise ConfigError(f"a search named {config.name!r} exists in {locations.storage.uri} (it started meanwhile); "
+                          "continue it with --resume or start it over with --replace")
+    # Everything that can fail before Ray starts does: no Ray, no MLflow database, no run for a bad store.
+    checked = check_data(config, locations)
+    check_disk(config, checked, locations.storage, _say)
+    store, needed = checked.store, checked.corpora
+    del checked
+
     tracker = Tracker(locations.tracking_uri, config.tracking.experiment, config.name, locations.artifact_location)
     search_dir = locations.search_dir(config.name)
     if options.replace and not options.resume:
@@ -62,8 +86,6 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
         address = config.resources.address or os.environ.get("RAY_ADDRESS")
         ray.init(address=address or "local", log_to_driver=options.verbose > 0, configure_logging=False,
                  logging_level=logging.WARNING, **({} if address else {"include_dashboard": False}))
-    store = resolve_store(config, locations)
-    needed = corpora_needed(config, store)
     data = read_store(store, needed)
     plans = make_plans(config, data.manifest)
     specs = plan_studies(config, plans)
@@ -89,6 +111,9 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
     try:
         tuner = _tuner(config, locations, options, specs, shared, tracker, search_dir)
         results = tuner.fit()
+        full = disk_full_in(results)
+        if full:
+            raise DiskFull(full)
         trials = trial_table(results)
         missing = missing_trials(specs, trials)
         if missing:  # Tune ends a run gracefully on Ctrl+C and returns; the search stops here too.
@@ -107,14 +132,29 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
         tracker.finish("FAILED" if failed and summary.empty else "FINISHED")
         if not config.tracking.keep_checkpoints:
             delete_checkpoints(locations.storage, config.name)
-    except BaseException:
-        tracker.close_open_runs("KILLED")
-        tracker.finish("KILLED")
+    except BaseException as error:
+        if isinstance(error, DiskFull) or is_disk_full(error):  # a search-level error: its runs end FAILED
+            _end_runs(tracker, "FAILED")
+            if isinstance(error, DiskFull):
+                raise
+            raise DiskFull(locations.storage.uri) from None
+        _end_runs(tracker, "KILLED")
         raise
     _print_end_screen(config, locations, summary, text, trials, failed)
     if failed and summary.empty:
         raise ConfigError(f"every study failed: {next(iter(failed.values()))}")
     return summary
+
+
+def _end_runs(tracker, status: str) -> None:
+    """End the search's open runs and its parent with ``status``; with a full disk, as far as it lets us."""
+    try:
+        tracker.close_open_runs(status)
+        tracker.finish(status)
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        _say(f"could not mark the search's runs {status} (the disk is full): they stay RUNNING until it resumes")
 
 
 def _tuner(config: SearchConfig, locations: Locations, options: RunOptions, specs: list, shared, tracker,
@@ -151,7 +191,7 @@ def _tuner(config: SearchConfig, locations: Locations, options: RunOptions, spec
             storage_path=storage.uri if storage.is_local else storage.path,
             storage_filesystem=fs,
             callbacks=[JsonLoggerCallback(), MLflowTrialCallback(tracker),
-                       Progress(searcher.planned_trials, stopped_by_asha=scheduler.stopped_by_asha)],
+                       Progress(searcher.planned_trials, stopped_by_asha=scheduler.stopped_by_asha), watcher()],
             failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=1 if options.verbose else 0,
@@ -177,6 +217,9 @@ def _quiet_libraries(verbose: int) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # An error a Ray task raised reaches the user once, as the search's ``error:`` line; Ray would print its
+    # worker traceback again ("Unhandled error") for the task's other results, never fetched.
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     for name in ("ray", "ray.tune", "ray.data", "ray.train", "mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.ERROR)
     import optuna

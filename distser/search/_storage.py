@@ -141,6 +141,13 @@ class Storage:
         if self.exists(*parts):
             self.filesystem.delete_dir(self.fs_path(*parts))
 
+    def check_folder(self) -> None:
+        """ConfigError if the root exists but is not a folder (a regular file given as ``--storage``)."""
+        info = self.filesystem.get_file_info(self.path)
+        if info.type not in (pafs.FileType.NotFound, pafs.FileType.Directory):
+            raise ConfigError(f"--storage {self.uri} is a file, not a folder; give a folder (it is created if "
+                              "missing)")
+
     def check_writable(self) -> bool:
         """Create the root and write and delete a small file; ConfigError naming the storage otherwise.
 

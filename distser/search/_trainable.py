@@ -20,6 +20,7 @@ the report (names in :mod:`distser.define`):
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -42,7 +43,10 @@ from distser.learning import (
 )
 
 from ._data import SharedData
+from ._disk import DISK_FULL, is_disk_full
 
+#: Seconds a trial that found the disk full waits for the search to stop it before failing.
+DISK_FULL_WAIT = 300.0
 TRAINING_KEYS = ("max_epochs", "patience", "early_stopping", "min_steps_per_epoch", "batch_size", "lr",
                  "lr_patience", "lr_factor", "dropout", "hidden")
 
@@ -91,7 +95,7 @@ class _ReportEveryEpoch:
             return
         with tempfile.TemporaryDirectory() as folder:
             trainer.save_checkpoint(Path(folder) / File.CHECKPOINT)
-            tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
+            _report_checkpoint(report, folder)
         self.last = time.monotonic()
 
 
@@ -145,7 +149,50 @@ def restored_state(folder: Path | None) -> tuple[dict[str, Any] | None, Path | N
 
 
 def run_trial(config: dict[str, Any], data: SharedData) -> None:
-    """Tune function trainable. ``data`` arrives through ``tune.with_parameters`` (object store)."""
+    """Tune function trainable. ``data`` arrives through ``tune.with_parameters`` (object store).
+
+    A full disk is not an error Tune should retry on another node: the trial reports ``disk_full`` (its
+    half-copied checkpoint removed) and waits for the search to stop it, as Ctrl+C would (:mod:`._disk`);
+    resumed, it continues from its last checkpoint.
+    """
+    from ray import tune
+
+    try:
+        _run_trial(config, data)
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        tune.report({DISK_FULL: _trial_folder(), "finished": 0, Metric.EPOCH: 0})
+        time.sleep(DISK_FULL_WAIT)  # the driver stops the experiment (and this trial) meanwhile
+        raise
+
+
+def _report_checkpoint(report: dict[str, Any], folder: str | Path) -> None:
+    """``tune.report`` with the checkpoint in ``folder``; a copy cut short by a full disk is removed, not left half."""
+    from ray import tune
+    from ray.train._internal.session import get_storage
+
+    try:
+        tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
+    except OSError as error:
+        if is_disk_full(error):
+            # Tune numbers the checkpoint before copying it: its current folder is the half-copied one.
+            storage = get_storage()
+            with contextlib.suppress(OSError):
+                storage.storage_filesystem.delete_dir(storage.checkpoint_fs_path)
+        raise
+
+
+def _trial_folder() -> str:
+    from ray.train._internal.session import get_storage
+
+    try:
+        return str(get_storage().trial_fs_path)
+    except Exception:  # the storage context of a Tune session is a developer API: name the storage then
+        return "the search's storage"
+
+
+def _run_trial(config: dict[str, Any], data: SharedData) -> None:
     import torch
     from ray import tune
 
@@ -154,7 +201,7 @@ def run_trial(config: dict[str, Any], data: SharedData) -> None:
     try:
         finished, resume_from = restored_state(restored)
         if finished is not None:
-            tune.report({**finished, "node_id": _node_id()}, checkpoint=tune.Checkpoint.from_directory(restored))
+            _report_checkpoint({**finished, "node_id": _node_id()}, restored)
             return
         try:
             task = data.task(config["plan"], normalization=config["training"].get(Param.NORMALIZATION, "global"))
@@ -172,7 +219,7 @@ def run_trial(config: dict[str, Any], data: SharedData) -> None:
         report = final_report(result, config)
         torch.save(result.state_dict, Path(folder) / File.MODEL)
         (Path(folder) / File.FINAL_REPORT).write_text(json.dumps(report))
-        tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
+        _report_checkpoint(report, folder)
     # A reused actor trains trial after trial: free this one's cycles and heap before the next.
     del trainer, result
     gc.collect()

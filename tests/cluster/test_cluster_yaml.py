@@ -4,12 +4,15 @@ Each check is a function that returns what is wrong; the tests run it on the shi
 broken variant, so a check that can no longer see the problem fails too.
 """
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -129,7 +132,7 @@ def _env_file(path: Path) -> dict[str, str]:
 
 def test_head_makes_mlflow_secrets_once_and_private(tmp_path):
     """The credential and auth-ini commands of cluster.yaml, run with HOME in a temporary folder."""
-    setup = [c for c in _mlflow_commands(_config("cluster.yaml")) if "mlflow server" not in c and "pkill" not in c]
+    setup = [c for c in _mlflow_commands(_config("cluster.yaml")) if "mlflow.pid" not in c]
     _run_on_fake_head(setup, tmp_path)
     secrets, mlflow_dir = tmp_path / ".distser", tmp_path / "distser-mlflow"
     for folder in (secrets, mlflow_dir):
@@ -162,6 +165,38 @@ def test_head_makes_mlflow_secrets_once_and_private(tmp_path):
     _run_on_fake_head(setup, tmp_path)
     assert _env_file(files["mlflow.env"])["MLFLOW_TRACKING_PASSWORD"] != password
     assert not (mlflow_dir / "basic_auth.db").exists() and (mlflow_dir / "basic_auth.db.orphaned").exists()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_the_mlflow_server_is_stopped_by_the_pid_it_recorded_not_by_a_pattern(name, tmp_path):
+    """A second `ray up` stops the server the first one started (its whole session) and nothing else."""
+    commands = _mlflow_commands(_config(name))
+    assert not [c for c in commands if "pkill" in c or "killall" in c]
+    fake = tmp_path / "distser" / ".venv" / "bin" / "mlflow"  # a server with a worker process, like uvicorn's
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/bash\nsleep 300 &\nwait\n")
+    fake.chmod(0o755)
+    bystander = subprocess.Popen(["bash", "-c", "exec -a 'mlflow server --port 5001' sleep 300"])  # another's server
+    pid_file, started = tmp_path / "distser-mlflow" / "mlflow.pid", []
+    try:
+        _run_on_fake_head(commands, tmp_path)  # the first `ray up`: secrets, ini, no server to stop, start
+        started.append(int(pid_file.read_text()))
+        first = started[0]
+        deadline = time.monotonic() + 10  # the recorded pid is the background job's: it runs setsid and mlflow soon
+        while not (os.getpgid(first) == first and "mlflow" in Path(f"/proc/{first}/cmdline").read_text()):
+            assert time.monotonic() < deadline, (tmp_path / "distser-mlflow" / "mlflow.log").read_text()
+            time.sleep(0.05)
+        _run_on_fake_head(commands, tmp_path)  # the second: stops the first, starts a new one
+        started.append(int(pid_file.read_text()))
+        assert started[1] != first
+        assert subprocess.run(["pgrep", "-g", str(first)], capture_output=True).stdout == b""  # worker gone too
+        assert bystander.poll() is None  # a pattern match would have killed it
+    finally:
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        bystander.kill()
+        bystander.wait()
 
 
 # --- AWS: SSH ingress and instance profiles ------------------------------------------------------------
@@ -270,3 +305,22 @@ def test_head_policy_passes_only_the_worker_role_and_ends_only_this_cluster():
 def test_trust_policy_lets_only_ec2_assume_the_roles():
     (statement,) = _policy("ec2-trust-policy.json")["Statement"]
     assert statement == {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+
+
+def test_head_launches_only_this_clusters_workers_in_its_region_with_the_worker_profile():
+    config = _config("cluster-aws.yaml")
+    region, cluster = config["provider"]["region"], config["cluster_name"]
+    worker = config["available_node_types"]["worker"]["node_config"]
+    launches = [s for s in _statements(_policy("head-policy.json")) if "ec2:RunInstances" in s["Action"]]
+    assert launches and all(s["Action"] == ["ec2:RunInstances"] for s in launches)
+    assert all(r != "*" and f":{region}:" in r for s in launches for r in s["Resource"]), launches
+    assert all(s["Condition"]["StringEquals"]["aws:RequestedRegion"] == region for s in launches)
+    (instances,) = [s for s in launches if any(":instance/" in r for r in s["Resource"])]
+    assert instances["Condition"]["StringEquals"] == {
+        "aws:RequestedRegion": region, "aws:RequestTag/ray-cluster-name": cluster,
+        "ec2:InstanceProfile": worker["IamInstanceProfile"]["Arn"]}
+    resources = {r for s in launches for r in s["Resource"]}
+    assert f"arn:aws:ec2:{region}::image/{worker['ImageId']}" in resources
+    assert f"arn:aws:ec2:{region}:ACCOUNT_ID:security-group/{worker['SecurityGroupIds'][0]}" in resources
+    assert '-e "s/SECURITY_GROUP_ID/$SG_ID/g"' in (PROJECT / "docs" / "cluster.md").read_text().split(
+        "for node in head worker")[1].split("done")[0]  # the policy is filled in after the group exists

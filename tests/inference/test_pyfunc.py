@@ -144,3 +144,26 @@ def test_missing_uris_are_named_with_what_exists(registry, tmp_path):
     with pytest.raises(ModelNotFoundError, match=r"tracking store sqlite:///.*absent.db does not exist"):
         load_predictor("models:/x/1", f"sqlite:///{tmp_path}/absent.db")
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_a_request_without_audio_columns_gets_one_line_and_no_server_trace(registry):
+    """What `mlflow models serve` answers (its request handler, in-process) to input without audio columns."""
+    import json
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc import scoring_server
+
+    model = _pyfunc(f"models:/{registry.name}/1", registry.uri)
+    for columns in ({"wav": "x"}, {}):
+        request = json.dumps({"dataframe_records": [columns]})
+        try:
+            answer = scoring_server.invocations(request, "application/json", model, model.metadata.get_input_schema())
+            status, body = answer.status, json.loads(answer.response)
+        except MlflowException as error:  # the server's handler answers it so (_async_catch_mlflow_exception)
+            status, body = error.get_http_status_code(), json.loads(error.serialize_as_json())
+        assert status == 400
+        assert body["error_code"] == "BAD_REQUEST" and "stack_trace" not in body, body
+        reason = body["message"].splitlines()[-1]
+        assert "input needs a 'path' (audio file) or 'audio_base64' (base64 of its bytes) column; got " in reason
+    with pytest.raises(Exception, match="got 'wav'"):  # called directly, the model names what it was given
+        model.unwrap_python_model().predict(None, pd.DataFrame({"wav": ["a"]}))

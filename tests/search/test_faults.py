@@ -18,12 +18,19 @@ Here, through the command itself (a subprocess, from a temporary working directo
 - a worker node killed while a trial hands in its final result and model, and the driver killed
   while it writes to MLflow (faults injected by ``fault_driver.py``): every trial once, nothing RUNNING.
 
+And the rows of the reliability fault matrix (end of this file), fast, most without Ray (starting it is an
+error there, so a check that came after Ray fails at once): the same search started twice (the second
+fails in seconds naming the holder; a dead local holder's lock is taken over), ``--storage`` a regular file,
+a damaged store and a method without its unlabeled corpus (refused before Ray, no MLflow database left),
+a search resumed from another folder with its printed hint and another spelling of its store.
+
 The small search: the synthetic default at 2 % scale, one study (cww, crema-d held out), 2 proposals x
 2 seeds, 4 epochs (ASHA's grace period is 5: no trial is cut, so every search runs exactly 4 trials).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -292,7 +299,7 @@ def test_row_2_ctrl_c_exits_130_with_the_hint(interrupted):
     assert "Traceback" not in err, err[-3000:]
     assert interrupted["returncode"] == 130
     assert err.rstrip().splitlines()[-1] == \
-        "interrupted; continue with: distser search --resume --name cut --storage runs"
+        f"interrupted; continue with: distser search --resume --name cut --storage {interrupted['storage']}"
 
 
 @pytest.mark.slow
@@ -307,7 +314,7 @@ def test_row_2_after_ctrl_c_the_hint_alone_finishes_the_same_search(interrupted,
 
     # The hint: printed on Ctrl+C, and in the search's record (the same text, for when the terminal is gone).
     record = (interrupted["storage"] / "cut" / File.RECORD).read_text()
-    hint = "distser search --resume --name cut --storage runs"
+    hint = f"distser search --resume --name cut --storage {interrupted['storage']}"  # absolute: works anywhere
     assert f"continue: {hint}\n" in record
     printed = re.findall(r"continue with: (.*)", interrupted["stderr"])
     assert printed in ([], [hint])  # see test_row_2_ctrl_c_exits_130_with_the_hint
@@ -635,3 +642,405 @@ def test_the_driver_killed_after_registering_a_model_leaves_one_version_of_it(dr
                 if run.data.tags.get(Tag.SELECTED) == "true"]
     assert len(selected) == 1 and {v.run_id for v in versions} == {selected[0].info.run_id}
     assert len(versions) == 1, [(v.version, v.run_id) for v in versions]  # one selection, one version
+
+
+# ---------------------------------------------------------------------------------------------------
+# The fault matrix of the reliability issue (one search per name, a full disk, resuming from anywhere,
+# an unfinished search's report, checks before Ray). Settings that are wrong fail before Ray starts:
+# ``no_ray`` makes starting it an error, so these tests fail in seconds on code that would start it.
+
+
+class RayStarted(Exception):
+    pass
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    import ray
+
+    def refuse(*args, **kwargs):
+        raise RayStarted("the check must come before Ray starts")
+
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+
+
+def _main(argv: list[str]) -> tuple[int, str, float]:
+    import io
+
+    from distser.search import main
+
+    err = io.StringIO()
+    start = time.monotonic()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(argv)
+    return code, err.getvalue(), time.monotonic() - start
+
+
+def _hold_lock(storage: Path, name: str) -> subprocess.Popen:
+    """Another process holding search ``name``'s lock (as a running search's driver does), until killed."""
+    from distser.search._lock import SearchLock, _start_time
+    from distser.search._storage import Storage
+
+    holder = subprocess.Popen(["sleep", "600"])
+    lock = SearchLock(Storage.of(str(storage)), name)
+    assert lock._create(json.dumps({**lock.holder("distser search"), "pid": holder.pid,
+                                    "started": _start_time(holder.pid)}))
+    return holder
+
+
+def test_same_name_started_twice_the_second_fails_in_seconds_naming_the_holder(tmp_path, no_ray):
+    storage = tmp_path / "runs"
+    holder = _hold_lock(storage, "twice")
+    try:
+        code, err, seconds = _main([*SMALL, "--storage", str(storage), "--name", "twice"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert f"process {holder.pid} on {socket.gethostname()}" in err and "already running" in err
+    assert str(storage / "twice.lock") in err
+    print(f"the same search started twice: exit 2 after {seconds:.1f} s: {err.strip()}")
+    assert seconds < 10
+    assert not (storage / "mlflow.db").exists() and not (storage / "twice").exists()  # nothing of the holder's touched
+
+
+def test_the_search_lock_is_created_by_one_of_many_simultaneous_starts(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distser.config import ConfigError
+    from distser.search._lock import SearchLock
+    from distser.search._storage import Storage
+
+    locks = [SearchLock(Storage.of(str(tmp_path / "runs")), "s") for _ in range(8)]
+
+    def take(lock):
+        with contextlib.suppress(ConfigError):
+            lock.acquire()
+
+    with ThreadPoolExecutor(len(locks)) as pool:
+        list(pool.map(take, locks))
+    assert sum(lock.acquired for lock in locks) == 1
+
+
+def test_a_stale_lock_of_a_dead_local_process_is_taken_over_with_a_line(tmp_path, no_ray, synthetic_store):
+    storage = tmp_path / "runs"
+    holder = _hold_lock(storage, "stale")
+    holder.kill()  # a SIGKILLed driver leaves its lock behind
+    holder.wait()
+    with pytest.raises(RayStarted):  # the lock is taken and the search goes on (to Ray, refused here)
+        _main([*SMALL, "--store", str(synthetic_store.root), "--storage", str(storage), "--name", "stale"])
+    assert not (storage / "stale.lock").exists()  # released on the way out
+
+
+def test_a_stale_lock_takeover_says_so(tmp_path, capsys):
+    from distser.search._lock import SearchLock
+    from distser.search._storage import Storage
+
+    storage = tmp_path / "runs"
+    holder = _hold_lock(storage, "stale")
+    holder.kill()
+    holder.wait()
+    lines: list[str] = []
+    lock = SearchLock(Storage.of(str(storage)), "stale")
+    lock.acquire("distser search", say=lines.append)
+    assert lock.acquired and len(lines) == 1 and f"process {holder.pid}" in lines[0] and "is gone" in lines[0]
+    assert json.loads((storage / "stale.lock").read_text())["pid"] == os.getpid()
+    lock.release()
+    assert not (storage / "stale.lock").exists()
+
+
+def test_storage_that_is_a_regular_file_is_one_error_line(tmp_path, no_ray):
+    storage = tmp_path / "runs"
+    storage.write_text("a user's file\n")
+    code, err, seconds = _main([*SMALL, "--storage", str(storage), "--name", "f"])
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert f"--storage {storage} is a file, not a folder" in err and seconds < 10
+    assert storage.read_text() == "a user's file\n"
+
+
+@pytest.mark.parametrize("damage", ["nan", "truncated", "overwritten"])
+def test_a_damaged_store_fails_before_ray_starts_and_leaves_no_database(damage, synthetic_store, tmp_path, no_ray):
+    store, shard, named = _damaged_store(synthetic_store, tmp_path / "store", damage)
+    storage = tmp_path / "runs"
+    code, err, seconds = _main([*SMALL, "--store", str(store.root), "--storage", str(storage), "--name", "d"])
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert all(name in err for name in named), (named, err)
+    print(f"{damage} store: exit 2 after {seconds:.1f} s, before Ray")
+    assert seconds < 10
+    assert not (storage / "mlflow.db").exists() and not (storage / "d").exists()
+
+
+def test_a_method_needing_an_unlabeled_corpus_without_one_fails_before_ray(synthetic_store, tmp_path, no_ray):
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store.root, store)
+    shutil.rmtree(store / synthetic_store.feature_set / "librispeech")  # the store's only unlabeled corpus
+    storage = tmp_path / "runs"
+    code, err, seconds = _main(["--method", "cww+pel", "--holdout", "crema-d", "--store", str(store), "--storage",
+                                str(storage), "--name", "u"])
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert "needs an unlabeled corpus" in err and seconds < 10
+    assert not (storage / "mlflow.db").exists()
+
+
+def test_the_record_and_the_hint_work_from_any_folder_and_any_spelling_of_the_store(synthetic_store, tmp_path,
+                                                                                    monkeypatch):
+    """Started with a relative store and storage, interrupted, resumed from another folder with the hint."""
+    import distser.search._run as run
+    from distser.search._prepare import record_text
+
+    first, elsewhere = tmp_path / "first", tmp_path / "elsewhere"
+    first.mkdir()
+    elsewhere.mkdir()
+    shutil.copytree(synthetic_store.root, first / "syn")
+    seen = []
+
+    def interrupted(config, locations, options):  # writes the record as a search does, then Ctrl+C
+        locations.storage.write_text(record_text(config, options), config.name, File.RECORD)
+        raise KeyboardInterrupt
+
+    def resumed(config, locations, options):
+        seen.append(config)
+
+    monkeypatch.chdir(first)
+    monkeypatch.setattr(run, "run_search", interrupted)
+    code, err, _ = _main([*SMALL, "--store", "syn", "--storage", "runs", "--name", "cut"])
+    assert code == 130
+    hint = err.strip().splitlines()[-1].split("continue with: ", 1)[1]
+    record = (first / "runs" / "cut" / File.RECORD).read_text()
+    assert f"continue: {hint}\n" in record
+    assert f'store = "{first / "syn"}"' in record
+
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(run, "run_search", resumed)
+    code, err, _ = _main(shlex.split(hint)[2:])
+    assert code == 0, err
+    code, err, _ = _main([*shlex.split(hint)[2:], "--store", f"{first}/./syn/"])  # the same store, spelled otherwise
+    assert code == 0, err
+    code, err, _ = _main([*shlex.split(hint)[2:], "--store", str(first)])  # another store
+    assert code == 2 and "data.store" in err
+    assert [config.data.store for config in seen] == [str(first / "syn")] * 2
+    assert [config.tracking.storage for config in seen] == [str(first / "runs")] * 2
+
+
+def _search_in_mlflow(storage: Path, status: str) -> str:
+    """A search's runs as MLflow holds them mid-search: ce done; cww 1 of 3 configurations done, 1 trial running."""
+    from mlflow.tracking import MlflowClient
+
+    from distser.define import Param, Role
+
+    storage.mkdir(parents=True)
+    client = MlflowClient(_uri(storage))
+    experiment = client.create_experiment(EXPERIMENT)
+    parent = client.create_run(experiment, run_name="s", tags={Tag.SEARCH: "s", Tag.ROLE: Role.SEARCH})
+    for key, value in {"study.samples": "3", "study.seeds": "2", "study.mode": "search"}.items():
+        client.log_param(parent.info.run_id, key, value)
+    if status != "RUNNING":
+        client.set_terminated(parent.info.run_id, status)
+    trials = [("ce", "{}", 0, "FINISHED"), ("ce", "{}", 1, "FINISHED"), ("cww", '{"lambda_w": 4.0}', 0, "FINISHED"),
+              ("cww", '{"lambda_w": 4.0}', 1, "FINISHED"), ("cww", '{"lambda_w": 1.0}', 0, status)]
+    for method, config, seed, state in trials:
+        tags = {Tag.SEARCH: "s", Tag.ROLE: Role.TRIAL, Tag.STUDY: f"{method}--loco-crema-d", Tag.PHASE: "search",
+                Tag.PARENT: parent.info.run_id}
+        if state == "FINISHED":
+            tags[Tag.STOPPED_BY] = "training"
+        run = client.create_run(experiment, tags=tags)
+        for key, value in {Param.METHOD: method, Param.HOLDOUT: "crema-d", Param.PLAN: "loco-crema-d",
+                           Param.SEED: str(seed), Param.CONFIG: config, Param.SELECTION: "train-domain"}.items():
+            client.log_param(run.info.run_id, key, value)
+        client.log_metric(run.info.run_id, "best_mean_valid_ua", 0.5 + seed / 10)
+        if state == "FINISHED":
+            for key, value in {"score": 0.5 + seed / 10, "test_ua": 0.4 + seed / 10, "test_wa": 0.4}.items():
+                client.log_metric(run.info.run_id, key, value)
+        if state != "RUNNING":
+            client.set_terminated(run.info.run_id, state)
+    return _uri(storage)
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "KILLED"])
+def test_report_of_a_running_or_interrupted_search_is_refused_or_marked(status, tmp_path, capsys):
+    from distser.report import main as report
+
+    storage = tmp_path / "runs"
+    _search_in_mlflow(storage, status)
+    capsys.readouterr()  # MLflow's lines of creating the database
+    out = tmp_path / "report"
+    assert report(["--search", "s", "--storage", str(storage), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert _error_lines(captured.err) == captured.err.strip().splitlines(), captured.err
+    assert f"search 's' is {status}" in captured.err and "--allow-incomplete" in captured.err
+    assert "incomplete studies: cww--loco-crema-d" in captured.err
+    assert not out.exists()
+
+    assert report(["--search", "s", "--storage", str(storage), "--out", str(out), "--allow-incomplete"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"warning: search 's' is {status}"), first
+    readme = (out / "README.md").read_text()
+    assert f"**Warning: search 's' is {status}" in readme
+    assert "incomplete studies: cww--loco-crema-d (1 of its trials not ended)" in readme
+    selected = readme.split("## Selected configurations", 1)[1].split("##", 1)[0]
+    rows = [line for line in selected.splitlines() if "loco-crema-d" in line]
+    assert len(rows) == 2 and [("incomplete" in row) for row in rows] == [("cww" in row) for row in rows], rows
+
+
+def test_report_of_a_study_with_configurations_still_to_come_marks_it(tmp_path, capsys):
+    from distser.report import main as report
+
+    storage = tmp_path / "runs"
+    _search_in_mlflow(storage, "FAILED")  # the running trial ended FAILED: 1 of 3 configurations in
+    assert report(["--search", "s", "--storage", str(storage), "--out", str(tmp_path / "r"),
+                   "--allow-incomplete"]) == 0
+    assert "cww--loco-crema-d (1 of 3 configurations trained)" in capsys.readouterr().out
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a 40 MB tmpfs of its own (a full disk, made by hand); ``remount(mb)`` resizes it."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(folder)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a small disk needs a tmpfs mount: {mounted.stderr.strip()}")
+
+    def remount(mb: int) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={mb}m", str(folder)], check=True)
+
+    try:
+        yield folder, remount
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_disk_too_small_for_the_first_checkpoints_is_refused_before_ray(small_disk, synthetic_store, no_ray):
+    folder, _ = small_disk
+    storage = folder / "runs"
+    code, err, seconds = _main([*SMALL, "--store", str(synthetic_store.root), "--storage", str(storage), "--name", "s"])
+    assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
+    assert f"--storage {storage}: " in err and "MB free, but the first trials' checkpoints need about" in err
+    assert seconds < 10 and not (storage / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_the_search_with_one_line_runs_failed_no_partial_file_and_resumes(small_disk,
+                                                                                        synthetic_store, tmp_path):
+    """Room for one trainer checkpoint (~55 MB), not two: the second checkpoint fills the disk mid-copy."""
+    import torch
+
+    folder, remount = small_disk
+    remount(80)
+    storage = folder / "runs"
+    argv = [*SMALL, "--max-concurrent", "1", "--store", str(synthetic_store.root), "--storage", str(storage),
+            "--name", "full"]
+    done, seconds = _run([DISTSER, "search", *argv], cwd=tmp_path)
+    print(f"a full disk: exit {done.returncode} after {seconds:.1f} s")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = _error_lines(done.stderr)
+    assert len(errors) == 1 and done.stderr.rstrip().splitlines()[-1] == errors[0], done.stderr[-3000:]
+    assert f"no space left on the device of {storage}" in errors[0] and " MB free)" in errors[0]
+    hint = errors[0].split("then continue it: ", 1)[1]
+    assert hint == f"distser search --resume --name full --storage {storage}"
+
+    runs = _runs(_uri(storage), "full")
+    assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []
+    assert [r.info.status for r in runs if r.data.tags.get(Tag.ROLE) == "search"] == ["FAILED"]
+    trials = [r for r in runs if r.data.tags.get(Tag.ROLE) == "trial"]
+    assert trials and "FAILED" in {r.info.status for r in trials}
+    for state in storage.glob("full/trial-*/checkpoint_*/" + File.CHECKPOINT):  # every checkpoint whole
+        torch.load(state, weights_only=False)
+    assert not [p for p in storage.rglob("*") if p.is_dir() and p.name.startswith("checkpoint_") and
+                not any(p.iterdir())]
+
+    remount(400)  # room again: the hint finishes the search
+    resumed, seconds = _run([DISTSER, *shlex.split(hint)[1:]], cwd=tmp_path)
+    print(f"resumed after the disk was enlarged: exit {resumed.returncode} after {seconds:.1f} s")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _assert_every_trial_once_nothing_running(_uri(storage), "full")
+
+
+def test_a_clip_too_short_for_its_feature_set_is_named_with_its_duration(tmp_path):
+    """What ``distser predict`` and extraction report for such a clip (extract_local: predict's own extraction)."""
+    import soundfile
+
+    from distser.features import Extractor
+    from distser.inference._extraction import extract_local
+
+    clip = tmp_path / "short.wav"
+    soundfile.write(clip, np.random.default_rng(0).normal(0, 0.1, 800).astype(np.float32), 16000)  # 0.05 s
+    features, errors = extract_local([str(clip), str(clip)], Extractor("IS10"))
+    assert errors[0] == errors[1] and "clip too short for the IS10 feature set: 0.050 s of audio" in errors[0], errors
+    assert "non-finite" not in errors[0] and np.isnan(features).all()
+
+
+def test_an_unknown_label_names_the_cli_flag_that_skips_it(tmp_path, no_ray):
+    import contextlib
+    import io
+
+    import soundfile
+
+    from distser.features.__main__ import main as features
+
+    folder = tmp_path / "emodb" / "wav"
+    folder.mkdir(parents=True)
+    for name in ("03a01Fa", "03a01Qa"):  # Q: no emotion of EmoDB
+        soundfile.write(folder / f"{name}.wav", np.zeros(1600, np.float32), 16000)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = features(["extract", "--corpus", f"emodb={tmp_path / 'emodb'}", "--store", str(tmp_path / "store")])
+    assert code == 2 and _error_lines(err.getvalue()) == err.getvalue().strip().splitlines(), err.getvalue()
+    assert "03a01Qa.wav" in err.getvalue() and "distser extract --skip-unknown-labels" in err.getvalue()
+
+
+def test_a_checkpoint_cut_short_by_a_full_disk_is_removed_and_the_trial_reports_it(tmp_path, monkeypatch):
+    """The trial's side of a full disk, without Ray: Tune's copy of a checkpoint fails with ENOSPC."""
+    import errno
+    from types import SimpleNamespace
+
+    import pyarrow.fs
+    from ray import tune
+    from ray.train._internal import session
+
+    from distser.search import _trainable
+
+    trial = tmp_path / "trial-x"
+    partial = trial / "checkpoint_000001"  # Tune numbers the checkpoint, then copies into it
+    partial.mkdir(parents=True)
+    (partial / File.CHECKPOINT).write_bytes(b"the first half of a trainer state")
+    (trial / "checkpoint_000000").mkdir()  # the last whole one stays
+    storage = SimpleNamespace(storage_filesystem=pyarrow.fs.LocalFileSystem(), checkpoint_fs_path=str(partial),
+                              trial_fs_path=str(trial))
+    monkeypatch.setattr(session, "get_storage", lambda: storage)
+    sent = []
+
+    def report(metrics, checkpoint=None):
+        if checkpoint is not None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        sent.append(metrics)
+
+    monkeypatch.setattr(tune, "report", report)
+    monkeypatch.setattr(_trainable, "_run_trial", lambda config, data: _trainable._report_checkpoint({}, tmp_path))
+    monkeypatch.setattr(_trainable, "DISK_FULL_WAIT", 0.0)  # the driver would stop it meanwhile
+    with pytest.raises(OSError):
+        _trainable.run_trial({}, None)
+    assert not partial.exists() and (trial / "checkpoint_000000").is_dir()
+    assert sent == [{"disk_full": str(trial), "finished": 0, "epoch": 0}]  # no "error": it is resumed, not failed
+
+
+def test_a_full_disk_is_told_apart_from_other_os_errors():
+    import errno
+    import sqlite3
+
+    from distser.search._disk import is_disk_full
+
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_disk_full(OSError("Failed to copy. Detail: [errno 28] No space left on device"))  # pyarrow's
+    try:
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as error:
+            raise RuntimeError("(sqlite3.OperationalError) while logging a metric") from error
+    except RuntimeError as wrapped:  # MLflow's SQLAlchemy error around SQLite's
+        assert is_disk_full(wrapped)
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not is_disk_full(ValueError("training corpus 'a' has fewer than one minibatch"))

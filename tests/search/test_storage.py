@@ -125,6 +125,31 @@ def test_s3_storage_reads_writes_and_lists_under_its_root(s3_env):
         Storage.of(s3_env.uri("unit").replace(BUCKET, "no-such-bucket", 1)).check_writable()
 
 
+def test_the_search_lock_on_s3_is_created_by_one_start_only(s3_env):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distser.search._lock import SearchLock
+
+    storage = Storage.of(s3_env.uri("locks"))
+    locks = [SearchLock(storage, "s") for _ in range(6)]
+
+    def take(lock):
+        try:
+            lock.acquire("distser search")
+        except ConfigError as error:
+            return str(error)
+        return None
+
+    with ThreadPoolExecutor(len(locks)) as pool:  # six starts at once: one conditional PutObject wins
+        refusals = list(pool.map(take, locks))
+    assert sum(lock.acquired for lock in locks) == 1 and refusals.count(None) == 1
+    assert all(f"already running: process {os.getpid()}" in r and f"s3://{BUCKET}/locks/s.lock" in r
+               for r in refusals if r is not None)
+    assert s3_env.keys("locks/s.lock") == ["locks/s.lock"]
+    next(lock for lock in locks if lock.acquired).release()
+    assert s3_env.keys("locks/s.lock") == []
+
+
 def test_a_search_on_s3_finds_mlflow_and_optuna_beside_the_tracking_database(s3_env, tmp_path):
     from distser.search._config import SearchConfig, TrackingConfig
     from distser.search._prepare import locate
