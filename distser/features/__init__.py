@@ -14,6 +14,8 @@ from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read
 from ._extract import ExtractReport, extract
 from ._normalization import Normalization, PlanParts, fit_normalizer, normalize_target, statistics
 from ._normalization import names as normalization_names
+from ._ssl import SSLEmbedder, extract_ssl
+from ._ssl_identity import SSLIdentity
 from ._store import FeatureStore, ShardError, check_finite, read_shard, shard_table, write_table_atomic
 from ._synthetic import PAPER_CORPORA, synthetic_manifest_and_features, write_synthetic
 from ._task import Normalizer, TaskLoader, load_task, table_of
@@ -28,11 +30,14 @@ __all__ = [
     "Normalization",
     "Normalizer",
     "PlanParts",
+    "SSLEmbedder",
+    "SSLIdentity",
     "ShardError",
     "TaskLoader",
     "check_finite",
     "content_hash",
     "extract",
+    "extract_ssl",
     "fit_normalizer",
     "load_task",
     "normalization_names",
