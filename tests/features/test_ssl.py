@@ -113,6 +113,19 @@ def test_whisper_pools_every_30_s_window_of_a_long_clip(models):
     np.testing.assert_allclose(embedder.embed([long])[0], (1500 * windows[0] + 500 * windows[1]) / 2000, atol=1e-5)
 
 
+def test_whisper_leaves_the_padding_of_its_window_out(models):
+    import torch
+
+    clip = _clip(10, 250, 6)
+    encoder = transformers.WhisperModel.from_pretrained(models["whisper"]).get_encoder().eval()
+    inputs = transformers.WhisperFeatureExtractor.from_pretrained(models["whisper"])(
+        [clip], sampling_rate=16000, return_tensors="pt")
+    with torch.inference_mode():
+        states = encoder(inputs["input_features"], output_hidden_states=True).hidden_states
+    expected = states[1][0, :500].mean(0).numpy()  # 10 s of 30: the first 500 of 1500 frames
+    np.testing.assert_allclose(SSLEmbedder(models["whisper"], layer=1).embed([clip])[0], expected, atol=1e-5)
+
+
 def test_a_bad_layer_or_an_unknown_model_is_named(models, tmp_path):
     with pytest.raises(ValueError, match=r"hidden layers 0\.\.2"):
         identify(str(models["wavlm"]), 3)
