@@ -323,14 +323,13 @@ def extract_ssl(
         by_id = todo.set_index("utterance_id")
         stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
         pending: dict[str, list[tuple[pd.DataFrame, np.ndarray]]] = {}
-        metadata = {IDENTITY_KEY.encode(): identity.to_json().encode()}
 
         def flush(corpus: str) -> None:
             parts = pending.pop(corpus, [])
             if parts:
                 frame = pd.concat([f for f, _ in parts], ignore_index=True)
                 table = shard_table(frame, np.concatenate([x for _, x in parts]), frame["content_hash"])
-                shards.append(store.write_shard(corpus, table.replace_schema_metadata(metadata), stamp, len(shards)))
+                shards.append(store.write_shard(corpus, table, stamp, len(shards)))  # with the identity
 
         bar = tqdm(total=len(todo), unit="file", desc="embedding", disable=None, file=sys.stderr)
         for batch in results.iter_batches(batch_size=None, batch_format="numpy"):

@@ -131,6 +131,15 @@ def stored_dim(folder: str | Path) -> int:
     return identity.dim
 
 
+def identity_metadata(folder: str | Path) -> dict[bytes, bytes]:
+    """The Parquet key-value metadata every shard of an SSL feature set's folder carries."""
+    identity = stored_identity(folder)
+    if identity is None:
+        raise FileNotFoundError(f"{Path(folder) / IDENTITY_FILE} not found: a shard of {folder} would not say "
+                                "which model made it")
+    return {IDENTITY_KEY.encode(): identity.to_json().encode()}
+
+
 def claim_folder(folder: str | Path, identity: SSLIdentity, shard_identities: dict[Path, str | None]) -> None:
     """Make ``folder`` the home of ``identity``'s embeddings, or raise ValueError naming both models.
 

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from distser.corpora._schema import MANIFEST_COLUMNS
 
 from ._audio import FEATURE_SETS, check_feature_set
-from ._ssl_identity import is_ssl_feature_set, stored_dim
+from ._ssl_identity import identity_metadata, is_ssl_feature_set, stored_dim
 
 #: Most rows per shard: a shard is one block in memory (~52 MB of IS10 features), read in one piece.
 SHARD_ROWS = 8192
@@ -415,6 +415,8 @@ class FeatureStore:
 
     # -- writing -------------------------------------------------------------------------------
     def write_shard(self, corpus: str, table: pa.Table, stamp: str, number: int) -> Path:
+        if is_ssl_feature_set(self.feature_set):  # every shard, compacted ones too, names its extractor
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), **identity_metadata(self.path)})
         return write_table_atomic(table, self.path / corpus / f"part-{stamp}-{number:05d}.parquet")
 
     def compact(self) -> int:

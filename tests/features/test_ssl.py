@@ -175,7 +175,7 @@ def extracted(models, tmp_path_factory, ray_local):
     manifest = pd.concat(frames, ignore_index=True)
     messages = []
     report, store = extract_ssl(manifest, root / "store", str(models["wavlm"]), 1, num_workers=1, threads=1,
-                                batch_size=4, progress=messages.append)
+                                batch_size=4, shard_rows=4, progress=messages.append)
     return manifest, report, store, messages
 
 
@@ -236,6 +236,20 @@ def test_shards_without_the_identity_are_refused(extracted, models, tmp_path):
     with pytest.raises(ValueError, match="unknown extractor"):
         extract_ssl(pd.DataFrame(columns=["utterance_id", "path", "corpus"]), tmp_path / "store",
                     str(models["wavlm"]), 1, progress=lambda message: None)
+
+
+def test_compacted_shards_keep_the_identity(extracted, models):
+    manifest, _, store, _ = extracted
+    frame, features = store.load()
+    assert store.compact() > 0
+    assert len(store.shard_paths()) == 3  # one per corpus
+    for shard in store.shard_paths():
+        assert IDENTITY_KEY.encode() in pq.read_schema(shard).metadata
+    again, _ = extract_ssl(manifest, store.root, str(models["wavlm"]), 1, progress=lambda message: None)
+    assert again.skipped == 18
+    after_frame, after = store.load()
+    assert after_frame["utterance_id"].tolist() == frame["utterance_id"].tolist()
+    np.testing.assert_array_equal(after, features)
 
 
 def test_info_reads_an_ssl_feature_set(extracted, capsys):
