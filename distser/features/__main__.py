@@ -101,9 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{extract,synthetic,compact,info}")
 
     extract = commands.add_parser("extract", help="extract features of corpora on disk (Ray Data)",
-                                  description="Extract openSMILE functionals for every audio file of the "
-                                  "given corpora. Files already extracted with the same content are skipped; "
-                                  "files that fail are listed with their reason and the rest still land.")
+                                  description="Extract openSMILE functionals (or, with --feature-set ssl, "
+                                  "self-supervised embeddings) for every audio file of the given corpora. Files "
+                                  "already extracted with the same content are skipped; files that fail are "
+                                  "listed with their reason and the rest still land.")
     extract.add_argument("--config", metavar="FILE", help="extraction file (TOML): store, corpora, label maps")
     extract.add_argument("--corpus", action="append", default=[], metavar="NAME=PATH",
                          help="a corpus and its folder (repeatable); NAME is a corpus loader, or csv=PATH for a CSV "

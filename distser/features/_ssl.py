@@ -64,7 +64,14 @@ def resolve_model(model: str) -> Path:
 
 
 def identify(model: str, layer: Layer | str, folder: Path | None = None) -> SSLIdentity:
-    """The identity of ``model``'s embeddings at ``layer`` (reads its config, checksums its files)."""
+    """The identity of ``model``'s embeddings at ``layer`` (reads its config, checksums its files).
+
+    ValueError for a missing model, a bad layer, or without the ssl extra (before any worker starts).
+    """
+    try:
+        import transformers  # noqa: F401 - the workers need it; say so here, once
+    except ImportError:
+        raise ValueError(INSTALL_HINT) from None
     layer = parse_layer(layer)
     folder = folder or resolve_model(model)
     family, layers, dim = read_checkpoint_config(folder)

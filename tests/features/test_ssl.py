@@ -138,6 +138,18 @@ def test_a_bad_layer_or_an_unknown_model_is_named(models, tmp_path):
         identify(str(tmp_path / "empty"), 1)
 
 
+def test_without_the_ssl_extra_the_cli_says_how_to_install_it(models, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
+    corpus = _write_corpus(tmp_path / "audio", "toy", {"c0": _clip(0.3, 200)})
+    corpus.to_csv(tmp_path / "toy.csv", index=False)
+    assert main(["extract", "--store", str(tmp_path / "store"), "--feature-set", "ssl", "--model",
+                 str(models["wavlm"]), "--corpus", f"csv={tmp_path / 'toy.csv'}"]) == 2
+    assert "pip install -e '.[ssl]'" in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()
+
+
 def test_the_cli_asks_for_a_model_and_keeps_model_flags_to_ssl(tmp_path, capsys):
     assert main(["extract", "--store", str(tmp_path), "--feature-set", "ssl", "--corpus", f"emodb={tmp_path}"]) == 2
     assert "--feature-set ssl needs --model" in capsys.readouterr().err
