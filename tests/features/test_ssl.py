@@ -138,6 +138,24 @@ def test_a_bad_layer_or_an_unknown_model_is_named(models, tmp_path):
         identify(str(tmp_path / "empty"), 1)
 
 
+def test_a_hub_id_resolves_to_its_snapshot_in_the_users_cache(models, tmp_path, monkeypatch):
+    import shutil
+
+    from huggingface_hub import constants
+
+    # the layout `hf download distser-tests/wavlm-tiny` leaves (files are links to blobs there; copies here)
+    repo = tmp_path / "hub" / "models--distser-tests--wavlm-tiny"
+    shutil.copytree(models["wavlm"], repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    assert resolve_model("distser-tests/wavlm-tiny") == repo / "snapshots" / ("a" * 40)
+    identity = identify("distser-tests/wavlm-tiny", 1)
+    assert identity.feature_set == "ssl-wavlm-tiny-L1"
+    assert identity.same_embeddings(identify(str(models["wavlm"]), 1))  # the same files under another name
+
+
 def test_without_the_ssl_extra_the_cli_says_how_to_install_it(models, tmp_path, capsys, monkeypatch):
     import sys
 
