@@ -176,6 +176,19 @@ def test_the_cli_asks_for_a_model_and_keeps_model_flags_to_ssl(tmp_path, capsys)
     assert "are for --feature-set ssl, not IS10" in capsys.readouterr().err
 
 
+def test_an_extraction_file_sets_the_model_and_layer(tmp_path):
+    from distser.features.__main__ import build_parser, extract_config
+
+    (tmp_path / "emodb").mkdir()
+    (tmp_path / "extract.toml").write_text(
+        f'store = "{tmp_path / "store"}"\nfeature_set = "ssl"\nmodel = "microsoft/wavlm-base-plus"\nlayer = 6\n'
+        f'[[corpus]]\nname = "emodb"\npath = "{tmp_path / "emodb"}"\n')
+    config = extract_config(build_parser().parse_args(["extract", "--config", str(tmp_path / "extract.toml")]))
+    assert (config.feature_set, config.model, config.layer) == ("ssl", "microsoft/wavlm-base-plus", 6)
+    flags = build_parser().parse_args(["extract", "--config", str(tmp_path / "extract.toml"), "--layer", "mean"])
+    assert extract_config(flags).layer == "mean"
+
+
 def _write_corpus(folder, corpus, clips):
     """FLAC files of ``clips`` (name -> signal or raw bytes) as a manifest of one corpus."""
     folder.mkdir(parents=True, exist_ok=True)
