@@ -12,7 +12,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._audio import FEATURE_SETS
+from ._audio import FEATURE_SETS, check_feature_set
+from ._ssl_identity import is_ssl_feature_set
+
+#: `distser extract --feature-set ssl`: embeddings of a self-supervised model (--model, --layer).
+SSL = "ssl"
 
 EPILOG = """examples:
   # openSMILE IS10 functionals of the public corpora beside the project, on all local CPUs
@@ -27,6 +31,12 @@ EPILOG = """examples:
 
   # what a store holds
   distser info --store features
+
+  # self-supervised embeddings (pip install -e '.[ssl]'): layer 6 of a WavLM checkpoint, a folder or a
+  # hub id in the Hugging Face cache; stored as feature set ssl-wavlm-base-plus-L6
+  distser extract --store features --feature-set ssl --model microsoft/wavlm-base-plus --layer 6 \
+      --corpus emodb=../shared/corpora/emodb
+  distser info --store features --feature-set ssl-wavlm-base-plus-L6
 
 an extraction file (TOML):
   store = "features"
@@ -58,12 +68,25 @@ class ExtractConfig:
     workers: int | None = None
     address: str | None = None
     skip_unknown_labels: bool = False
+    model: str | None = None  # feature_set "ssl": a folder or a hub id in the cache
+    layer: int | str = "mean"  # feature_set "ssl": a hidden layer number or "mean"
+    threads: int | None = None  # feature_set "ssl": CPU threads per worker
     corpus: list[CorpusSource] = field(default_factory=list)
 
 
 def _store_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--store", "--out", dest="store", type=Path, required=required,
                         help="feature store folder (--out is the old name)")
+
+
+def _stored_feature_set(name: str) -> str:
+    """An openSMILE feature set or an SSL one's folder name (``ssl-<model>-L<layer>``)."""
+    if is_ssl_feature_set(name):
+        return name
+    try:
+        return check_feature_set(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error}, or ssl-<model>-L<layer>") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,16 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{extract,synthetic,compact,info}")
 
     extract = commands.add_parser("extract", help="extract features of corpora on disk (Ray Data)",
-                                  description="Extract openSMILE functionals for every audio file of the "
-                                  "given corpora. Files already extracted with the same content are skipped; "
-                                  "files that fail are listed with their reason and the rest still land.")
+                                  description="Extract openSMILE functionals (or, with --feature-set ssl, "
+                                  "self-supervised embeddings) for every audio file of the given corpora. Files "
+                                  "already extracted with the same content are skipped; files that fail are "
+                                  "listed with their reason and the rest still land.")
     extract.add_argument("--config", metavar="FILE", help="extraction file (TOML): store, corpora, label maps")
     extract.add_argument("--corpus", action="append", default=[], metavar="NAME=PATH",
                          help="a corpus and its folder (repeatable); NAME is a corpus loader, or csv=PATH for a CSV "
                          "manifest (columns path, corpus, speaker, label)")
     _store_argument(extract, required=False)
-    extract.add_argument("--feature-set", choices=list(FEATURE_SETS),
-                         help="openSMILE feature set (default: IS10, 1582 functionals)")
+    extract.add_argument("--feature-set", choices=[*FEATURE_SETS, SSL],
+                         help="openSMILE feature set (default: IS10, 1582 functionals), or ssl: embeddings of "
+                         "--model (needs the ssl extra)")
+    extract.add_argument("--model", help="ssl: a wav2vec 2.0, HuBERT, WavLM or Whisper checkpoint, as a folder or "
+                         "a hub id already in the Hugging Face cache (nothing is downloaded)")
+    extract.add_argument("--layer", help="ssl: the hidden layer to mean-pool over time (0 = before the first "
+                         "transformer layer), or 'mean' of all of them (default)")
+    extract.add_argument("--threads", type=int, help="ssl: CPU threads per worker (default: up to 4)")
     extract.add_argument("--workers", type=int,
                          help="parallel extraction workers (default: one per CPU of the cluster)")
     extract.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
@@ -107,11 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     compact = commands.add_parser("compact", help="rewrite each corpus's shards as few checksummed ones")
     _store_argument(compact)
-    compact.add_argument("--feature-set", default="IS10", choices=list(FEATURE_SETS))
+    compact.add_argument("--feature-set", default="IS10", type=_stored_feature_set)
 
     info = commands.add_parser("info", help="summarise a feature store")
     _store_argument(info)
-    info.add_argument("--feature-set", default="IS10", choices=list(FEATURE_SETS))
+    info.add_argument("--feature-set", default="IS10", type=_stored_feature_set,
+                      help="openSMILE feature set (default IS10) or an SSL one's folder, ssl-<model>-L<layer>")
     return parser
 
 
@@ -134,8 +165,14 @@ def extract_config(args: argparse.Namespace) -> ExtractConfig:
     flags = {key: value for key, value in (("store", args.store and str(args.store)),
                                            ("feature_set", args.feature_set), ("workers", args.workers),
                                            ("address", args.address),
-                                           ("skip_unknown_labels", args.skip_unknown_labels)) if value is not None}
+                                           ("skip_unknown_labels", args.skip_unknown_labels),
+                                           ("model", args.model), ("layer", args.layer),
+                                           ("threads", args.threads)) if value is not None}
     config = build(ExtractConfig, [*layers, flags])
+    if config.feature_set == SSL and not config.model:
+        raise ValueError("--feature-set ssl needs --model FOLDER_OR_HUB_ID (and --layer N or mean)")
+    if config.feature_set != SSL and (config.model or config.threads or "layer" in flags):
+        raise ValueError(f"--model, --layer and --threads are for --feature-set ssl, not {config.feature_set}")
     for spec in args.corpus:
         name, root = parse_corpus_spec(spec)
         config.corpus.append(CorpusSource(name, str(root)))
@@ -161,7 +198,16 @@ def _extract(args: argparse.Namespace) -> int:
         print(f"{source.name}: {len(frame)} files from {source.path}", file=sys.stderr)
         frames.append(frame)
     manifest = pd.concat(frames, ignore_index=True)
+    if config.feature_set == SSL:
+        from ._ssl import extract_ssl, identify
+
+        identify(config.model, config.layer)  # a missing model or a bad layer: before Ray starts
     ray.init(address=config.address or "local", log_to_driver=False, configure_logging=False)
+    if config.feature_set == SSL:
+        report, store = extract_ssl(manifest, config.store, config.model, config.layer,
+                                    num_workers=config.workers, threads=config.threads)
+        print(f"store: {store.path}")
+        return 1 if report.failed else 0
     report = extract(manifest, config.store, config.feature_set, num_workers=config.workers)
     print(f"store: {Path(config.store) / config.feature_set}")
     return 1 if report.failed else 0

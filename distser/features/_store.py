@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from distser.corpora._schema import MANIFEST_COLUMNS
 
 from ._audio import FEATURE_SETS, check_feature_set
+from ._ssl_identity import identity_metadata, is_ssl_feature_set, stored_dim
 
 #: Most rows per shard: a shard is one block in memory (~52 MB of IS10 features), read in one piece.
 SHARD_ROWS = 8192
@@ -328,11 +329,13 @@ class FeatureStore:
 
     def __init__(self, root: str | Path, feature_set: str = "IS10") -> None:
         self.root = Path(root)
-        self.feature_set = check_feature_set(feature_set)
+        self.feature_set = feature_set if is_ssl_feature_set(feature_set) else check_feature_set(feature_set)
         self.path = self.root / feature_set
 
     @property
     def dim(self) -> int:
+        if is_ssl_feature_set(self.feature_set):  # the model's width, from the folder's extractor identity
+            return stored_dim(self.path)
         return FEATURE_SETS[self.feature_set]
 
     # -- listing -------------------------------------------------------------------------------
@@ -412,6 +415,8 @@ class FeatureStore:
 
     # -- writing -------------------------------------------------------------------------------
     def write_shard(self, corpus: str, table: pa.Table, stamp: str, number: int) -> Path:
+        if is_ssl_feature_set(self.feature_set):  # every shard, compacted ones too, names its extractor
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), **identity_metadata(self.path)})
         return write_table_atomic(table, self.path / corpus / f"part-{stamp}-{number:05d}.parquet")
 
     def compact(self) -> int:
