@@ -1,9 +1,9 @@
 """Running a search: Ray, the features into the object store, one Tune experiment, selection, MLflow, models.
 
-:func:`~distser.search._prepare.prepare` checks everything first; :func:`run_search` then starts Ray,
-reads the shards into the object store, makes the plans and studies (:mod:`._plans`), runs every study's
-trials in one Tune experiment, selects per study (:mod:`._selection`, :mod:`._results`), logs the summary
-and registers the selected models (:mod:`._models`).
+:func:`~distser.search._prepare.prepare` checks everything first; :func:`run_search` then makes the
+plans and studies from the store's manifest (:mod:`._plans`), starts Ray, reads the shards into the object
+store, runs every study's trials in one Tune experiment, selects per study (:mod:`._selection`,
+:mod:`._results`), logs the summary and registers the selected models (:mod:`._models`).
 """
 
 from __future__ import annotations
@@ -58,15 +58,16 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
             _say(f"--replace: deleted the {removed} MLflow runs and the Tune results of the earlier {config.name!r}")
     record = locations.storage.read_text(config.name, File.RECORD) if options.resume else record_text(config, options)
 
+    store = resolve_store(config, locations)
+    needed = corpora_needed(config, store)
+    # Plans from the manifest alone (no features, no Ray): a plan the data cannot make fails before Ray starts.
+    plans = make_plans(config, store.manifest(needed))
+    specs = plan_studies(config, plans)
     if not ray.is_initialized():
         address = config.resources.address or os.environ.get("RAY_ADDRESS")
         ray.init(address=address or "local", log_to_driver=options.verbose > 0, configure_logging=False,
                  logging_level=logging.WARNING, **({} if address else {"include_dashboard": False}))
-    store = resolve_store(config, locations)
-    needed = corpora_needed(config, store)
     data = read_store(store, needed)
-    plans = make_plans(config, data.manifest)
-    specs = plan_studies(config, plans)
     shared = data.shared(plans.all)
     del data, plans  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
     fingerprint = store.fingerprint()
