@@ -263,9 +263,18 @@ def _verified_read(file: pq.ParquetFile, path: Path, columns: Sequence[str] | No
 
 
 # -- rows -> arrays ----------------------------------------------------------------------------------
+def latest(utterance_ids: Sequence[str] | np.ndarray | pd.Series) -> np.ndarray:
+    """Which rows are the utterances (a mask): the last row of each id, rows in shard order.
+
+    The one rule of the store: a later shard supersedes an earlier one (re-extraction of changed audio,
+    or a ``compact`` interrupted between writing its shards and deleting the old ones).
+    """
+    return ~pd.Series(utterance_ids).duplicated(keep="last").to_numpy()
+
+
 def latest_rows(table: pa.Table) -> pa.Table:
-    """Keep the last row of each utterance: later shards supersede earlier ones (re-extraction)."""
-    keep = ~table.column("utterance_id").to_pandas().duplicated(keep="last").to_numpy()
+    """Keep the :func:`latest` row of each utterance."""
+    keep = latest(table.column("utterance_id").to_pandas())
     return table if keep.all() else table.filter(pa.array(keep))
 
 

@@ -124,4 +124,7 @@ def read_store(store: FeatureStore, corpora: list[str] | None = None) -> StoreIn
     blocks = [block for _, block in pending]
     manifest = pd.concat(frames, ignore_index=True)
     table = table_of(manifest, tuple(ray.get(blocks)))
-    return StoreInObjectStore(store, manifest, blocks, table, TaskLoader.from_table(manifest, table))
+    loader = TaskLoader.from_table(manifest, table)
+    # The blocks are whole shards, so the table keeps an utterance stored twice; the manifest (what plans
+    # are made of) holds it once, as FeatureStore.load does: its latest row.
+    return StoreInObjectStore(store, loader.manifest, blocks, table, loader)
