@@ -144,6 +144,26 @@ def restored_state(folder: Path | None) -> tuple[dict[str, Any] | None, Path | N
     return None, None
 
 
+class StartOverWithoutCheckpoint:
+    """Mixin of the trial's Tune trainable: a checkpoint whose files are missing from storage is no checkpoint.
+
+    A SIGKILL while a checkpoint is uploaded (or before the deletion of a superseded one reaches Tune's saved
+    state) leaves that state naming a checkpoint folder that never arrived. Tune's ``Trainable.restore``
+    then raises on every retry and the trial ends FAILED; instead it trains from the start, which gives the
+    same result for its seed. (A folder that arrived in part is :func:`restored_state`'s case.)
+    """
+
+    def restore(self, checkpoint_path):  # Tune passes a _TrainingResult (checkpoint + its metrics)
+        from pyarrow.fs import FileType
+
+        checkpoint = getattr(checkpoint_path, "checkpoint", None)
+        if checkpoint is not None and checkpoint.filesystem.get_file_info(checkpoint.path).type == FileType.NotFound:
+            print(f"distser: checkpoint {checkpoint.path} is missing from storage (an upload cut short by a "
+                  "kill): training from the start", file=sys.stderr)
+            return None
+        return super().restore(checkpoint_path)
+
+
 def run_trial(config: dict[str, Any], data: SharedData) -> None:
     """Tune function trainable. ``data`` arrives through ``tune.with_parameters`` (object store)."""
     import torch
@@ -176,3 +196,8 @@ def run_trial(config: dict[str, Any], data: SharedData) -> None:
     del trainer, result
     gc.collect()
     release_freed_memory()
+
+
+# Tune builds the trial's trainable class from the function, with these mixins first (kept by
+# ``tune.with_parameters`` and ``tune.with_resources``).
+run_trial.__mixins__ = (StartOverWithoutCheckpoint,)  # type: ignore[attr-defined]
