@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from distser.corpora._schema import MANIFEST_COLUMNS
+from distser.files import atomic_write
 
 from ._audio import FEATURE_SETS, check_feature_set
 
@@ -167,21 +166,13 @@ def write_table_atomic(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` through a temporary file in the same folder and a rename.
 
     The file gets Parquet page checksums and a seal (row count + per-column content digests) that
-    :func:`read_shard` verifies. The temporary name is created by the writer itself, so the file's
-    permissions follow the umask like any other file (a shared store stays readable to the group).
+    :func:`read_shard` verifies. See :func:`~distser.files.atomic_write` (the file's permissions follow
+    the umask, so a shared store stays readable to the group).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     metadata = {**(table.schema.metadata or {}), SEAL_KEY.encode(): json.dumps(_seal(table)).encode()}
-    try:
-        pq.write_table(table.replace_schema_metadata(metadata), temporary, write_page_checksum=True)
-        with open(temporary, "rb") as written:  # on disk before the rename makes it visible
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as stream:
+        pq.write_table(table.replace_schema_metadata(metadata), stream, write_page_checksum=True)
     return path
 
 

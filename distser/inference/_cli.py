@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from distser.files import atomic_write
 
 from ._bundle import BundleError
 from ._predictor import ERROR, PATH, ModelNotFoundError, Predictor, load_predictor
@@ -195,16 +195,8 @@ def _predict_store(args: argparse.Namespace) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------- output
 def _write_csv_atomic(table: pd.DataFrame, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            table.to_csv(stream, index=False, float_format="%.6f")
-        os.replace(temporary, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    with atomic_write(out, "w", newline="") as stream:
+        table.to_csv(stream, index=False, float_format="%.6f")
     return out
 
 
