@@ -11,7 +11,7 @@ Example:
 """
 
 from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read_audio
-from ._extract import ExtractReport, extract
+from ._extract import ExtractReport, extract, extract_batches
 from ._store import FeatureStore, ShardError, check_finite, read_shard, shard_table, write_table_atomic
 from ._synthetic import PAPER_CORPORA, synthetic_manifest_and_features, write_synthetic
 from ._task import Normalizer, TaskLoader, load_task, table_of
@@ -29,6 +29,7 @@ __all__ = [
     "check_finite",
     "content_hash",
     "extract",
+    "extract_batches",
     "load_task",
     "read_audio",
     "read_shard",
