@@ -12,7 +12,15 @@ Example:
 
 from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read_audio
 from ._extract import ExtractReport, extract, extract_batches
-from ._store import FeatureStore, ShardError, check_finite, read_shard, shard_table, write_table_atomic
+from ._store import (
+    FeatureStore,
+    ShardError,
+    check_finite,
+    read_shard,
+    shard_table,
+    split_features,
+    write_table_atomic,
+)
 from ._synthetic import PAPER_CORPORA, synthetic_manifest_and_features, write_synthetic
 from ._task import Normalizer, TaskLoader, load_task, table_of
 
@@ -34,6 +42,7 @@ __all__ = [
     "read_audio",
     "read_shard",
     "shard_table",
+    "split_features",
     "table_of",
     "synthetic_manifest_and_features",
     "write_synthetic",

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from distser.corpora._schema import MANIFEST_COLUMNS
+from distser.corpora import MANIFEST_COLUMNS
 from distser.files import atomic_write
 
 from ._audio import FEATURE_SETS, check_feature_set

@@ -17,8 +17,7 @@ import pandas as pd
 
 from distser.define import Metric, Phase
 from distser.learning import TABLE2_METHODS, parse_method
-from distser.search import ORACLE, STRATEGIES, evaluated_trials, select
-from distser.search._selection import choose
+from distser.search import ORACLE, STRATEGIES, choose, evaluated_trials, select
 
 from ._collect import WITHIN
 

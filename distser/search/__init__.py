@@ -19,7 +19,7 @@ from ._config import (
 )
 from ._prepare import Locations, RunOptions, locate, prepare
 from ._run import run_search
-from ._selection import ORACLE, STRATEGIES, config_key, evaluated_trials, format_summary, select
+from ._selection import ORACLE, STRATEGIES, choose, config_key, evaluated_trials, format_summary, select
 from ._space import grid_points, method_params, search_space
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "TrackingConfig",
     "TrainingConfig",
     "build_parser",
+    "choose",
     "configure",
     "config_key",
     "evaluated_trials",

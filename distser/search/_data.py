@@ -21,8 +21,7 @@ import pyarrow as pa
 
 from distser.arrays import FeatureTable, IndexedTask, Normalizer
 from distser.corpora import MANIFEST_COLUMNS
-from distser.features import FeatureStore, TaskLoader, read_shard, table_of
-from distser.features._store import split_features
+from distser.features import FeatureStore, TaskLoader, read_shard, split_features, table_of
 from distser.learning import release_freed_memory
 from distser.protocols import SplitPlan
 
