@@ -58,6 +58,7 @@ from .methods import (
     Method,
     MethodParams,
     components_help,
+    method_order,
     parse_method,
 )
 
@@ -72,6 +73,7 @@ __all__ = [
     "Method",
     "MethodParams",
     "components_help",
+    "method_order",
     "parse_method",
     # model
     "PAPER_HIDDEN",

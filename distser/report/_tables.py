@@ -16,24 +16,23 @@ import numpy as np
 import pandas as pd
 
 from distser.define import Metric, Phase
-from distser.learning import TABLE2_METHODS, parse_method
+from distser.learning import method_order, parse_method
 from distser.search import ORACLE, STRATEGIES, choose, evaluated_trials, select
 
 from ._collect import WITHIN
 
 #: Views of a study's configurations: the study's own selection, or the oracle (an upper bound).
 VIEWS = ("selected", "oracle")
-#: Methods whose corpus weights move (besides any whose logged weights are not all 1).
-WEIGHTING = ("cww", "dro")
-#: Row order of Table 2: within-corpus bounds, the paper's rows, then the merged baseline (Fig. 2).
-ROW_ORDER = (*(f"{WITHIN}{m}" for m in TABLE2_METHODS), *TABLE2_METHODS, "merged")
 TEST_ONLY = " (test only)"
 
 
 def ordered(methods) -> list[str]:
-    """Methods in Table 2's order (the paper's rows first; others sorted after them)."""
-    known = [m for m in ROW_ORDER if m in set(methods)]
-    return known + sorted(set(methods) - set(known))
+    """Methods in Table 2's row order: the within-corpus bounds, then the out-of-corpus rows, each in the
+    method registry's order (:func:`distser.learning.method_order`: the paper's rows first)."""
+    methods = set(methods)
+    within = {m for m in methods if m.startswith(WITHIN)}
+    return ([f"{WITHIN}{m}" for m in method_order(m.removeprefix(WITHIN) for m in within)]
+            + method_order(methods - within))
 
 
 def _std(values) -> float:
@@ -251,7 +250,8 @@ def oracle_wide(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def weighting_methods(trials: pd.DataFrame) -> list[str]:
-    """Methods whose corpus weights move: cww and dro variants, and any whose final weights are not all 1."""
+    """Methods whose corpus weights move: by their rule (:attr:`distser.learning.Method.moves_weights`: cww,
+    tcww, dro and any rule added to the registry), or any whose final weights are not all 1."""
     finals = [c for c in trials.columns if c.startswith(f"{Metric.FINAL_WEIGHT}/")]
     found = []
     for method, runs in trials.groupby("method"):
@@ -259,7 +259,7 @@ def weighting_methods(trials: pd.DataFrame) -> list[str]:
         named = False
         if not method.startswith(WITHIN):
             try:
-                named = any(name in parse_method(method) for name in WEIGHTING)
+                named = parse_method(method).moves_weights
             except ValueError:
                 named = False
         if moved or named:

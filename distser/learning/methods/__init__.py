@@ -36,7 +36,7 @@ from ._base import (
     TargetRule,
     register,
 )
-from ._parse import TABLE2_METHODS, Method, components_help, parse_method
+from ._parse import TABLE2_METHODS, Method, components_help, method_order, parse_method
 
 # Every other private module of this package holds one component: import them all, then keep the
 # registry in canonical order (the order of names in a method and of its loss terms).
@@ -69,6 +69,7 @@ __all__ = [
     "StepOutputs",
     "TargetRule",
     "components_help",
+    "method_order",
     "parse_method",
     "register",
 ]
