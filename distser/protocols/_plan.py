@@ -69,7 +69,9 @@ def _corpus_rows(manifest: pd.DataFrame, corpus: str) -> pd.DataFrame:
 def _ids(rows: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
     # In id order, not the store's row order: extraction writes rows in the order its parallel tasks
     # finish, and minibatches follow the plan, so a seed gives the same training from any extraction.
-    return np.sort(rows.loc[mask, "utterance_id"].to_numpy(dtype=object))
+    # Each id once: a manifest read from every shard of a store may hold an utterance stored twice (the
+    # feature store's rows decide which features it has), and a plan must not train or test it twice.
+    return np.unique(rows.loc[mask, "utterance_id"].to_numpy(dtype=object))
 
 
 def _unlabeled(manifest: pd.DataFrame, corpus: str | None, *, training: list[str], holdout: str | None,
@@ -88,7 +90,7 @@ def _unlabeled(manifest: pd.DataFrame, corpus: str | None, *, training: list[str
     if rows.empty:
         raise ValueError(f"unlabeled corpus {corpus!r} is not in the manifest "
                          f"(unlabeled corpora: {', '.join(unlabeled_corpora(manifest)) or 'none'})")
-    return np.sort(rows["utterance_id"].to_numpy(dtype=object))  # in id order, as _ids
+    return np.unique(rows["utterance_id"].to_numpy(dtype=object))  # in id order, each once, as _ids
 
 
 def unlabeled_clash(unlabeled: str, *, training: list[str] | tuple[str, ...], holdout: str | None = None,

@@ -132,3 +132,14 @@ def test_real_public_corpora_are_disjoint(shared_corpora):
         check_disjoint(loco(manifest, holdout), manifest)
         for plan in within_corpus(manifest, holdout):
             check_disjoint(plan, manifest)
+
+
+def test_a_plan_lists_an_utterance_stored_twice_once(paper_manifest):
+    # A manifest read from every shard of a store that re-extracted a corpus holds its rows twice.
+    twice = pd.concat([paper_manifest, paper_manifest[paper_manifest.corpus == "crema-d"]], ignore_index=True)
+    plan, once = loco(twice, "iemocap", unlabeled="librispeech"), loco(paper_manifest, "iemocap",
+                                                                       unlabeled="librispeech")
+    for part in ("train", "valid"):
+        for corpus, ids in getattr(plan, part).items():
+            np.testing.assert_array_equal(ids, getattr(once, part)[corpus])
+    np.testing.assert_array_equal(loco(twice, "crema-d").test, loco(paper_manifest, "crema-d").test)
