@@ -83,7 +83,7 @@ def _unlabeled(manifest: pd.DataFrame, corpus: str | None, *, training: list[str
     """
     if corpus is None:
         return np.array([], dtype=object)
-    role = unlabeled_clash(corpus, training=training, holdout=holdout, test_only=test_only)
+    role = _unlabeled_clash(corpus, training=training, holdout=holdout, test_only=test_only)
     if role:
         raise ValueError(f"unlabeled corpus {corpus!r} is also {role}: its audio would enter training")
     rows = manifest[manifest["corpus"] == corpus]
@@ -93,7 +93,7 @@ def _unlabeled(manifest: pd.DataFrame, corpus: str | None, *, training: list[str
     return np.unique(rows["utterance_id"].to_numpy(dtype=object))  # in id order, each once, as _ids
 
 
-def unlabeled_clash(unlabeled: str, *, training: list[str] | tuple[str, ...], holdout: str | None = None,
+def _unlabeled_clash(unlabeled: str, *, training: list[str] | tuple[str, ...], holdout: str | None = None,
                     test_only: list[str] | tuple[str, ...] = ()) -> str | None:
     """What else ``unlabeled`` is in a plan (e.g. ``"the held-out corpus"``), or None if nothing."""
     if unlabeled == holdout:
@@ -235,7 +235,7 @@ def check_disjoint(plan: SplitPlan, manifest: pd.DataFrame) -> None:
     """Raise if a speaker (TESS: a word) of one corpus appears in two of train/validation/test, or if the
     unlabeled corpus (or any of its utterances) is also trained, validated or tested on."""
     if plan.unlabeled_corpus is not None or len(plan.unlabeled):
-        role = unlabeled_clash(plan.unlabeled_corpus or "", training=plan.corpora, holdout=plan.test_corpus,
+        role = _unlabeled_clash(plan.unlabeled_corpus or "", training=plan.corpora, holdout=plan.test_corpus,
                                test_only=list(plan.test_only))
         labelled = np.concatenate([np.asarray(ids, dtype=object) for part in (plan.train, plan.valid, plan.tests)
                                    for ids in part.values()] or [np.array([], dtype=object)])
