@@ -78,13 +78,15 @@ def extract_batches(files: pd.DataFrame, feature_set: str, *, num_workers: int |
 
     Yields batches as they finish (not in ``files``' order): ``utterance_id``, ``features`` (float32, a NaN
     row where the file failed), ``error`` (``""`` where it worked, else why) and ``duration`` (seconds).
-    ``num_workers`` actors (default: one per CPU of the running Ray, which must be started), each with
-    one openSMILE instance. Nothing is stored: :func:`extract` writes shards, prediction keeps arrays.
+    ``num_workers`` actors (default: one per CPU of the running Ray, or of this machine for the one Ray
+    Data then starts), each with one openSMILE instance. Nothing is stored: :func:`extract` writes
+    shards, prediction keeps arrays.
     """
     import ray
 
     if num_workers is None:
-        num_workers = max(1, int(ray.available_resources().get("CPU", os.cpu_count() or 1)))
+        num_workers = max(1, int(ray.available_resources().get("CPU", os.cpu_count() or 1))
+                          if ray.is_initialized() else os.cpu_count() or 1)
     # One in-memory block per batch: no read or repartition tasks that would compete with the
     # extraction actors for CPUs (they hold all of them, and Ray Data would stall).
     # Callers show one progress bar, not Ray Data's blocks of operator progress every few seconds.
@@ -148,8 +150,6 @@ def extract(
         >>> report = extract(load_corpus("emodb", "../shared/corpora/emodb"), "features")  # doctest: +SKIP
         >>> print(report.summary())  # doctest: +SKIP
     """
-    import ray
-
     check_feature_set(feature_set)
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
     store = FeatureStore(out, feature_set)
@@ -161,8 +161,6 @@ def extract(
     failed_rows = [failures]
     audio_seconds = 0.0
     if len(todo):
-        if num_workers is None and not ray.is_initialized():
-            num_workers = os.cpu_count() or 1
         batches = extract_batches(todo, feature_set, num_workers=num_workers, batch_size=batch_size)
         by_id = todo.set_index("utterance_id")
         stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
