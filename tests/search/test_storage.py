@@ -268,7 +268,7 @@ def test_a_search_on_s3_resumes_after_its_driver_was_killed(fake_s3, tmp_path, s
     trial_ids = [run.data.tags["distser.trial_id"] for run in runs]
     assert len(set(trial_ids)) == len(runs)  # every trial once
     # Every trial FINISHED, nothing RUNNING or FAILED: one whose checkpoint Tune's state names but the kill
-    # kept from reaching S3 trains again from the start (StartOverWithoutCheckpoint).
+    # kept from reaching S3 trains again from the start (_trainable.TrialActor).
     assert {run.info.status for run in runs} == {"FINISHED"}, \
         [(run.info.status, run.data.tags.get("distser.error")) for run in runs]
     search = [run for run in runs if run.data.tags["distser.phase"] == "search"]

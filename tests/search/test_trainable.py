@@ -92,3 +92,22 @@ def test_a_checkpoint_missing_from_storage_is_no_checkpoint_and_the_trial_starts
     kept = _TrainingResult(checkpoint=tune.Checkpoint.from_directory(there), metrics={"training_iteration": 1})
     trainable.restore(kept)
     assert loaded == [kept]  # a checkpoint that is there is restored as Tune does
+
+
+def test_a_reused_actor_waits_for_the_previous_trials_thread_longer_than_tunes_two_seconds(monkeypatch):
+    import os
+
+    from ray.tune.trainable.function_trainable import FunctionTrainable, wrap_function
+
+    def trial(config):
+        return None
+
+    trial.__mixins__ = getattr(_trainable.run_trial, "__mixins__", ())
+    monkeypatch.delenv("TUNE_FUNCTION_THREAD_TIMEOUT_S", raising=False)
+    waited = []
+    # Tune's reset_config reads the timeout when called, then joins the previous trial's thread for that long.
+    monkeypatch.setattr(FunctionTrainable, "reset_config",
+                        lambda self, config: waited.append(int(os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", 2)))
+                        or True)
+    assert object.__new__(wrap_function(trial)).reset_config({}) is True
+    assert waited == [_trainable.THREAD_END_SECONDS] and waited[0] > 2
