@@ -625,6 +625,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/distser-bench-scale"),
                         help="stores (kept between runs), logs and samples (default /tmp/distser-bench-scale)")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between samples")
+    parser.add_argument("--search-arg", action="append", default=[], metavar="ARG",
+                        help="an argument added to every measured search, e.g. --search-arg=--normalization "
+                        "--search-arg=speaker (repeatable)")
     parser.add_argument("--search-env", action="append", default=[], metavar="KEY=VALUE",
                         help="environment of every measured search (and so of its local Ray), e.g. "
                         "MALLOC_ARENA_MAX=2 (repeatable)")
@@ -644,14 +647,15 @@ def main() -> None:
     # Each part prints its table when it is done, so a later part's failure loses nothing.
     runs = []
     for scale in scales:
-        runs.append(run_search(f"scale-{scale:g}", stores[scale], scale, args.trials, work, args.interval))
+        runs.append(run_search(f"scale-{scale:g}", stores[scale], scale, args.trials, work, args.interval,
+                               args.search_arg))
         describe(runs[-1])
     if runs:
         part_scales(runs, args.trials, summary)
     sweep = []
     for k in args.concurrency:
         sweep.append(run_search(f"concurrent-{k}", stores[args.concurrency_scale], args.concurrency_scale, k,
-                                work, args.interval, ["--cpus-per-trial", "0.5"]))
+                                work, args.interval, ["--cpus-per-trial", "0.5", *args.search_arg]))
         describe(sweep[-1])
     if sweep:
         part_concurrency(sweep, summary)

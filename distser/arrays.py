@@ -15,7 +15,7 @@ Nothing here imports Ray, MLflow or torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -126,25 +126,33 @@ class Normalizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, features: np.ndarray | FeatureTable, rows: np.ndarray | None = None) -> Normalizer:
+    def fit(cls, features: np.ndarray | FeatureTable, rows: np.ndarray | None = None, *,
+            transform: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Normalizer:
         """Mean and standard deviation (float64 accumulation) of ``features[rows]`` (all rows by default).
 
         Reads :data:`CHUNK_ROWS` rows at a time, so fitting on a shared table copies no more than a
         chunk. The result is bit-identical to ``np.mean/np.std(axis=0, dtype=float64)`` over the
         gathered rows: numpy reduces axis 0 row after row, and each chunk continues that sum by
-        starting from the previous chunks' total as its first row.
+        starting from the previous chunks' total as its first row. ``transform(chunk, rows)``, if
+        given, is applied to each gathered chunk first (a :class:`GroupNormalizer`'s first stage).
         """
         table = features if isinstance(features, FeatureTable) else FeatureTable.single(features)
         rows = np.arange(len(table), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             raise ValueError("cannot fit a normaliser on zero rows")
+
+        def chunk(start: int) -> np.ndarray:
+            part = rows[start:start + CHUNK_ROWS]
+            x = table.gather(part)
+            return x if transform is None else transform(x, part)
+
         total = np.zeros(table.dim)
         for start in range(0, len(rows), CHUNK_ROWS):
-            total = np.add.reduce(np.vstack([total[None], table.gather(rows[start:start + CHUNK_ROWS])]), axis=0)
+            total = np.add.reduce(np.vstack([total[None], chunk(start)]), axis=0)
         mean = total / len(rows)
         squares = np.zeros(table.dim)
         for start in range(0, len(rows), CHUNK_ROWS):
-            deviation = table.gather(rows[start:start + CHUNK_ROWS]) - mean
+            deviation = chunk(start) - mean
             np.multiply(deviation, deviation, out=deviation)
             squares = np.add.reduce(np.vstack([squares[None], deviation]), axis=0)
         std = np.sqrt(squares / len(rows))
@@ -152,8 +160,73 @@ class Normalizer:
         std[std < 1e-8] = 1.0
         return cls(mean.astype(np.float32), std.astype(np.float32))
 
+    @property
+    def dim(self) -> int:
+        return int(np.size(self.mean))
+
     def __call__(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.std).astype(np.float32, copy=False)
+
+    def apply(self, features: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """The same as calling it: one normaliser for every row (``rows`` is ignored)."""
+        return self(features)
+
+
+@dataclass(frozen=True)
+class GroupNormalizer:
+    """Each group of rows (a corpus, a speaker) by its own statistics, then one :class:`Normalizer`.
+
+    Stage 1 centres and scales table row ``r`` by the statistics of its group ``groups[r]``
+    (``center``/``scale``, one row per group); stage 2, ``final``, is the usual z-normalisation,
+    fitted on the training rows after stage 1. ``groups`` covers the whole table, -1 for rows the
+    task never reads (reading one is an error). ``pooled`` is the group of the pooled training rows'
+    statistics: what a corpus not adapted to is normalised with (it may have no rows of its own).
+    Built by :mod:`distser.features`, which knows corpora and speakers; nothing here does.
+
+    Example:
+        >>> x = np.array([[1.0], [3.0], [10.0], [30.0]], np.float32)
+        >>> groups = np.array([0, 0, 1, 1], np.int32)
+        >>> center, scale = np.array([[2.0], [20.0]], np.float32), np.array([[1.0], [10.0]], np.float32)
+        >>> norm = GroupNormalizer(groups, center, scale, Normalizer(np.zeros(1, np.float32), np.ones(1, np.float32)))
+        >>> norm.apply(x, np.arange(4)).ravel().tolist()
+        [-1.0, 1.0, -1.0, 1.0]
+    """
+
+    groups: np.ndarray
+    center: np.ndarray
+    scale: np.ndarray
+    final: Normalizer
+    pooled: int = 0
+
+    def __post_init__(self) -> None:
+        if self.center.shape != self.scale.shape or self.center.ndim != 2:
+            raise ValueError(f"group statistics must be (groups, dim), got {self.center.shape} and {self.scale.shape}")
+        if self.center.shape[1] != self.final.dim:
+            raise ValueError(f"group statistics have {self.center.shape[1]} features, the final normaliser "
+                             f"{self.final.dim}")
+        if len(self.groups) and int(self.groups.max()) >= len(self.center):
+            raise ValueError(f"group index {int(self.groups.max())} has no statistics ({len(self.center)} groups)")
+
+    @property
+    def dim(self) -> int:
+        return self.final.dim
+
+    def group_of(self, rows: np.ndarray) -> np.ndarray:
+        """The group of each table row; ValueError for a row without one."""
+        groups = self.groups[np.asarray(rows, dtype=np.int64)]
+        if len(groups) and groups.min() < 0:
+            bad = np.asarray(rows)[groups < 0][:3].tolist()
+            raise ValueError(f"table rows {bad} belong to no normalisation group of this task")
+        return groups
+
+    def first_stage(self, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Stage 1 only: each row by its group's statistics."""
+        groups = self.group_of(rows)
+        return ((features - self.center[groups]) / self.scale[groups]).astype(np.float32, copy=False)
+
+    def apply(self, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Both stages of ``features``, the table's rows ``rows`` (row-aligned)."""
+        return self.final(self.first_stage(features, rows))
 
 
 @dataclass(frozen=True)
@@ -233,7 +306,8 @@ class IndexedTask:
 
     ``train``/``valid`` map each training corpus to its rows; ``tests`` maps each evaluated corpus to
     its rows (the held-out corpus ``holdout`` first, when there is one). ``normalizer`` is applied to
-    every row the trainer reads (None: the table is already normalised).
+    every row the trainer reads (None: the table is already normalised); a :class:`GroupNormalizer`
+    normalises each corpus or speaker by its own statistics first.
     """
 
     table: FeatureTable
@@ -243,7 +317,7 @@ class IndexedTask:
     holdout: str | None = None
     unlabeled: np.ndarray | None = None
     unlabeled_name: str | None = None
-    normalizer: Normalizer | None = None
+    normalizer: Normalizer | GroupNormalizer | None = None
     description: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -265,7 +339,7 @@ class IndexedTask:
     def features(self, rows: np.ndarray) -> np.ndarray:
         """Normalised features of ``rows`` (a new array)."""
         x = self.table.gather(rows)
-        return x if self.normalizer is None else self.normalizer(x)
+        return x if self.normalizer is None else self.normalizer.apply(x, rows)
 
     def arrays(self, name: str, rows: np.ndarray) -> CorpusArrays:
         """One portion as ordinary, normalised arrays (copies: for small portions and inspection)."""

@@ -55,6 +55,7 @@ class Param:
     FOLD = "fold"  # leave-one-train-corpus-out: the training corpus held back ("-" otherwise)
     CONFIG = "config"  # the configuration's key (hyperparameters, seed excluded)
     SELECTION = "selection"
+    NORMALIZATION = "normalization"  # how the trial's features were normalised (global, corpus, speaker, ...)
 
 
 class Metric:

@@ -12,6 +12,8 @@ Example:
 
 from ._audio import FEATURE_SETS, ExtractionError, Extractor, content_hash, read_audio
 from ._extract import ExtractReport, extract, extract_batches
+from ._normalization import Normalization, PlanParts, fit_normalizer, normalize_target, statistics
+from ._normalization import names as normalization_names
 from ._store import (
     FeatureStore,
     ShardError,
@@ -32,19 +34,25 @@ __all__ = [
     "ExtractionError",
     "Extractor",
     "FeatureStore",
+    "Normalization",
     "Normalizer",
+    "PlanParts",
     "ShardError",
     "TaskLoader",
     "check_finite",
     "content_hash",
     "extract",
     "extract_batches",
+    "fit_normalizer",
     "latest",
     "load_task",
+    "normalization_names",
+    "normalize_target",
     "read_audio",
     "read_shard",
     "shard_table",
     "split_features",
+    "statistics",
     "table_of",
     "synthetic_manifest_and_features",
     "write_synthetic",

@@ -1,4 +1,4 @@
-"""Split plan + features -> the tasks a trainer consumes, z-normalised on the plan's training rows.
+"""Split plan + features -> the tasks a trainer consumes, normalised as the plan's normalisation says.
 
 One :class:`~distser.arrays.FeatureTable` holds every utterance's raw features; a plan becomes an
 :class:`~distser.arrays.IndexedTask` (row indices + the normaliser of its training rows) without
@@ -7,12 +7,15 @@ copying them, or, for small uses, an ordinary :class:`~distser.arrays.Task` of n
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
-from distser.arrays import EMOTIONS, UNLABELED, FeatureTable, IndexedTask, Normalizer, Task, concat_rows
+from distser.arrays import EMOTIONS, UNLABELED, FeatureTable, GroupNormalizer, IndexedTask, Normalizer, Task
 from distser.protocols import SplitPlan
 
+from ._normalization import GLOBAL, Normalization, PlanParts, fit_normalizer
 from ._store import FeatureStore, latest
 
 VOTE_COLUMNS = [f"vote_{emotion}" for emotion in EMOTIONS]
@@ -75,6 +78,7 @@ class TaskLoader:
         self.manifest, self.table = manifest[keep].reset_index(drop=True), table
         self._positions = np.flatnonzero(keep).astype(np.int64)
         self._rows = pd.Index(self.manifest["utterance_id"])
+        self._speakers: np.ndarray | None = None
 
     @property
     def features(self) -> np.ndarray:
@@ -91,10 +95,21 @@ class TaskLoader:
             raise KeyError(f"utterances {list(missing)} are in the split plan but have no features in the store")
         return self._positions[positions]
 
-    def indexed(self, plan: SplitPlan, *, normalize: bool = True) -> IndexedTask:
-        """``plan`` as rows of the shared table; z-normalisation fitted on the pooled training rows."""
+    @property
+    def speakers(self) -> np.ndarray:
+        """The speaker of every table row (None where unknown or superseded): what ``speaker`` groups by."""
+        if self._speakers is None:
+            speakers = np.full(len(self.table), None, dtype=object)
+            speakers[self._positions] = self.manifest["speaker"].to_numpy(dtype=object)
+            self._speakers = speakers
+        return self._speakers
+
+    def indexed(self, plan: SplitPlan, *, normalize: bool = True,
+                normalization: Normalization = GLOBAL) -> IndexedTask:
+        """``plan`` as rows of the shared table, with ``normalization`` fitted on them (``global``: the
+        z-normalisation of the pooled training rows; see :func:`fit_normalizer`)."""
         train = {c: self.rows(ids) for c, ids in plan.train.items()}
-        return IndexedTask(
+        task = IndexedTask(
             table=self.table,
             train=train,
             valid={c: self.rows(ids) for c, ids in plan.valid.items()},
@@ -102,16 +117,25 @@ class TaskLoader:
             holdout=plan.test_corpus,
             unlabeled=self.rows(plan.unlabeled) if plan.unlabeled_corpus else None,
             unlabeled_name=plan.unlabeled_corpus,
-            normalizer=Normalizer.fit(self.table, concat_rows(train)) if normalize else None,
             description={"plan": plan.name, **{k: str(v) for k, v in plan.sizes().items()}},
         )
+        return replace(task, normalizer=self.normalizer(task, normalization)) if normalize else task
 
-    def task(self, plan: SplitPlan, *, normalize: bool = True) -> Task:
+    def normalizer(self, task: IndexedTask, normalization: Normalization = GLOBAL
+                   ) -> Normalizer | GroupNormalizer:
+        """``normalization`` fitted on ``task``'s rows of this loader's table (labels are never read)."""
+        unlabeled = (task.unlabeled_name or "unlabeled", task.unlabeled) if task.unlabeled is not None else None
+        parts = PlanParts(task.train, task.valid, task.tests, unlabeled, self.speakers)
+        return fit_normalizer(self.table, parts, normalization)
+
+    def task(self, plan: SplitPlan, *, normalize: bool = True,
+             normalization: Normalization = GLOBAL) -> Task:
         """Normalised copies of every part of ``plan`` (see :meth:`indexed` for the shared form)."""
-        return self.indexed(plan, normalize=normalize).to_task()
+        return self.indexed(plan, normalize=normalize, normalization=normalization).to_task()
 
 
-def load_task(store: FeatureStore, plan: SplitPlan, *, normalize: bool = True) -> Task:
+def load_task(store: FeatureStore, plan: SplitPlan, *, normalize: bool = True,
+              normalization: Normalization = GLOBAL) -> Task:
     """One-shot convenience: read the plan's corpora from ``store`` and build its :class:`Task`."""
     corpora = sorted({*plan.corpora, *plan.tests} | ({plan.unlabeled_corpus} if plan.unlabeled_corpus else set()))
-    return TaskLoader(store, corpora).task(plan, normalize=normalize)
+    return TaskLoader(store, corpora).task(plan, normalize=normalize, normalization=normalization)

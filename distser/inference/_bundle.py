@@ -6,8 +6,16 @@ On disk (``bundle.pt``, written with ``torch.save``, read with ``torch.load(weig
      "feature_set": "IS10", "classes": ["neutral", "happy", "sad", "angry"],
      "input_dim": 1582, "hidden": [1024, 1024, 512, 512],
      "mean": float32 tensor (input_dim,), "std": float32 tensor (input_dim,),
+     "normalization": {"name": "corpus", "adapt_target": True, "min_speaker_rows": 10},
+     "source_center": float32 tensor (input_dim,), "source_scale": float32 tensor (input_dim,),
      "state_dict": {"0.weight": (1024, 1582), "0.bias": (1024,), "2.weight": ..., ...},
      "metadata": {"method": "cww", "holdout": "emodb", ...}}
+
+``mean``/``std`` are the final z-normalisation. A model trained with a per-corpus or per-speaker
+normalisation (:class:`distser.features.Normalization`) first normalises its inputs by their own
+statistics (``adapt``: the clips given together as one corpus, or by speaker) or, not adapted, by
+the pooled training rows' (``source_center``/``source_scale``). Version 1 bundles (before
+normalisations) read as ``global``.
 
 ``state_dict`` is in ``nn.Linear`` layout ``(out, in)`` with the keys of
 ``nn.Sequential(Linear, ReLU, Linear, ReLU, ..., Linear)``, so plain PyTorch loads it without distser.
@@ -24,11 +32,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from distser.arrays import EMOTIONS
+from distser.arrays import EMOTIONS, GroupNormalizer, Normalizer
+from distser.features import Normalization
 from distser.files import atomic_write
 
 FORMAT = "distser.model_bundle"
-VERSION = 1
+VERSION = 2
+#: Versions this distser reads (1: before normalisations; read as ``global``).
+READABLE_VERSIONS = (1, 2)
+#: Fewest clips whose own statistics a model adapts to (``adapt="corpus"``): fewer give noise, not a corpus.
+MIN_ADAPT_CLIPS = 10
+#: How inputs can be normalised before the final z-normalisation.
+ADAPTS = ("none", "corpus", "speaker")
 #: Rows per forward pass in :meth:`ModelBundle.predict_proba`.
 CHUNK_ROWS = 4096
 
@@ -60,6 +75,9 @@ class ModelBundle:
     std: np.ndarray
     layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     metadata: dict[str, str] = field(default_factory=dict)
+    normalization: Normalization = field(default_factory=Normalization)
+    source_center: np.ndarray | None = None
+    source_scale: np.ndarray | None = None
     _module: nn.Sequential | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +86,12 @@ class ModelBundle:
         self.input_dim = int(self.input_dim)
         self.mean = np.ascontiguousarray(self.mean, dtype=np.float32)
         self.std = np.ascontiguousarray(self.std, dtype=np.float32)
+        if self.normalization.grouped and (self.source_center is None or self.source_scale is None):
+            raise BundleError(f"a {self.normalization.name!r} model needs its training statistics "
+                              "(source_center, source_scale)")
+        if self.source_center is not None:
+            self.source_center = np.ascontiguousarray(self.source_center, dtype=np.float32)
+            self.source_scale = np.ascontiguousarray(self.source_scale, dtype=np.float32)
         self.layers = tuple((w.detach().to(torch.float32).contiguous(), b.detach().to(torch.float32).contiguous())
                             for w, b in self.layers)
         self.metadata = {str(k): str(v) for k, v in self.metadata.items()}
@@ -102,11 +126,16 @@ class ModelBundle:
         feature_set: str,
         metadata: Mapping[str, Any] | None = None,
         classes: Sequence[str] = EMOTIONS,
+        *,
+        normalization: Normalization | None = None,
+        source: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> ModelBundle:
         """Bundle an ``EmotionClassifier`` state dict (e.g. ``TrainResult.state_dict``, ``best_model.pt``).
 
         Its :class:`~distser.learning._model.Dense` weights are stored ``(in, out)``; they are transposed
-        here. The reconstruction decoder (``decoder.*``), if any, is not exported.
+        here. The reconstruction decoder (``decoder.*``), if any, is not exported. ``normalization`` and
+        ``source`` (the pooled training rows' first-stage center and scale) for a model trained with a
+        grouped normalisation (see :meth:`from_normalizer`).
         """
         hidden_keys = sorted((k for k in state_dict if k.startswith("hidden.") and k.endswith(".weight")),
                              key=lambda k: int(k.split(".")[1]))
@@ -129,7 +158,28 @@ class ModelBundle:
             std=np.asarray(std),
             layers=tuple(layers),
             metadata=dict(metadata or {}),
+            normalization=normalization or Normalization(),
+            source_center=None if source is None else source[0],
+            source_scale=None if source is None else source[1],
         )
+
+    @classmethod
+    def from_normalizer(
+        cls,
+        state_dict: Mapping[str, torch.Tensor],
+        normalizer: Normalizer | GroupNormalizer,
+        normalization: Normalization,
+        feature_set: str,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ModelBundle:
+        """Bundle a state dict with the normaliser its trial trained with (a search's plan normaliser)."""
+        if isinstance(normalizer, GroupNormalizer):
+            source = (normalizer.center[normalizer.pooled], normalizer.scale[normalizer.pooled])
+            final = normalizer.final
+        else:
+            source, final = None, normalizer
+        return cls.from_state_dict(state_dict, final.mean, final.std, feature_set, metadata,
+                                   normalization=normalization, source=source)
 
     # ------------------------------------------------------------------ inference
     def to_module(self) -> nn.Sequential:
@@ -150,22 +200,70 @@ class ModelBundle:
             state[f"{2 * i}.weight"], state[f"{2 * i}.bias"] = weight, bias
         return state
 
-    def normalize(self, features: np.ndarray) -> np.ndarray:
-        """z-score with the training statistics, exactly as :class:`distser.features.Normalizer` does."""
+    @property
+    def default_adapt(self) -> str:
+        """What :meth:`predict_proba` adapts to unless told: as the model's own targets were in training."""
+        grouped = self.normalization.kind != "global" and self.normalization.adapt_target
+        return self.normalization.kind if grouped else "none"
+
+    def check_adapt(self, adapt: str, rows: int, speakers: Sequence[Any] | None = None) -> None:
+        """ValueError, naming the way out, when ``rows`` clips cannot be adapted to as ``adapt`` says."""
+        if adapt not in ADAPTS:
+            raise ValueError(f"unknown adaptation {adapt!r}: choose one of {', '.join(ADAPTS)}")
+        if adapt == "none":
+            return
+        if self.normalization.kind == "global":
+            raise ValueError(f"this model was trained with {self.normalization.name!r} normalisation: it cannot "
+                             f"adapt to its inputs (--adapt {adapt}); use --adapt none")
+        if rows < MIN_ADAPT_CLIPS:
+            raise ValueError(f"--adapt {adapt} estimates the statistics of the clips given together, and {rows} "
+                             f"clip(s) are too few (at least {MIN_ADAPT_CLIPS}); give more clips of the same "
+                             "corpus, or use --adapt none (the training statistics)")
+        if adapt == "speaker" and speakers is None:
+            raise ValueError("--adapt speaker needs each clip's speaker: a CSV manifest with a 'speaker' column "
+                             "(or --store, whose manifest has one); or use --adapt corpus")
+
+    def normalize(self, features: np.ndarray, adapt: str = "none",
+                  speakers: Sequence[Any] | None = None) -> np.ndarray:
+        """The model's input normalisation of raw rows: its first stage (``adapt``), then the z-score.
+
+        ``adapt="none"`` uses the training statistics only (for a ``global`` model, exactly what
+        :class:`distser.features.Normalizer` does); ``"corpus"`` normalises the rows given by their own
+        statistics, ``"speaker"`` each speaker's rows by theirs (a speaker with fewer than the model's
+        ``min_speaker_rows``, or none given, by the rows' statistics), as the search did with its targets.
+        """
+        features = np.asarray(features, dtype=np.float32)
+        self.check_adapt(adapt, len(features), speakers)
+        if adapt != "none":
+            features = self._adapted(features, adapt, speakers)
+        elif self.source_center is not None:
+            features = ((features - self.source_center) / self.source_scale).astype(np.float32, copy=False)
         return ((features - self.mean) / self.std).astype(np.float32, copy=False)
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(n, len(classes))`` of raw (not yet normalised) feature rows."""
+    def _adapted(self, features: np.ndarray, adapt: str, speakers: Sequence[Any] | None) -> np.ndarray:
+        from distser.features import normalize_target
+
+        kind = Normalization(adapt, self.normalization.robust, True, self.normalization.min_speaker_rows)
+        return normalize_target(features, kind, None if speakers is None else np.asarray(speakers, dtype=object))
+
+    def predict_proba(self, features: np.ndarray, adapt: str = "none",
+                      speakers: Sequence[Any] | None = None) -> np.ndarray:
+        """Class probabilities ``(n, len(classes))`` of raw (not yet normalised) feature rows.
+
+        ``adapt`` and ``speakers`` as in :meth:`normalize`: with an adaptation the rows are normalised
+        together (the statistics of all of them), so give every clip of a corpus in one call.
+        """
         features = np.asarray(features)
         if features.ndim != 2 or features.shape[1] != self.input_dim:
             raise ValueError(f"expected features of shape (n, {self.input_dim}) ({self.feature_set}), "
                              f"got {features.shape}")
         if self._module is None:
             self._module = self.to_module()
+        normalized = self.normalize(features, adapt, speakers)
         out = np.empty((len(features), len(self.classes)), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(features), CHUNK_ROWS):
-                x = torch.from_numpy(np.ascontiguousarray(self.normalize(features[start:start + CHUNK_ROWS])))
+                x = torch.from_numpy(np.ascontiguousarray(normalized[start:start + CHUNK_ROWS]))
                 out[start:start + len(x)] = torch.softmax(self._module(x), dim=1).numpy()
         return out
 
@@ -184,6 +282,10 @@ class ModelBundle:
             "hidden": list(self.hidden),
             "mean": torch.from_numpy(self.mean.copy()),
             "std": torch.from_numpy(self.std.copy()),
+            "normalization": {"name": self.normalization.name, "adapt_target": self.normalization.adapt_target,
+                              "min_speaker_rows": self.normalization.min_speaker_rows},
+            **({} if self.source_center is None else {"source_center": torch.from_numpy(self.source_center.copy()),
+                                                     "source_scale": torch.from_numpy(self.source_scale.copy())}),
             "state_dict": self.state_dict(),
             "metadata": dict(self.metadata),
         }
@@ -209,9 +311,9 @@ class ModelBundle:
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
             raise BundleError(f"{path}: not a distser model bundle (format {found!r}, expected {FORMAT!r})")
-        if payload.get("version") != VERSION:
+        if payload.get("version") not in READABLE_VERSIONS:
             raise BundleError(f"{path}: model bundle version {payload.get('version')!r} is not supported "
-                              f"(this distser reads version {VERSION})")
+                              f"(this distser reads versions {', '.join(map(str, READABLE_VERSIONS))})")
         missing = [k for k in ("feature_set", "classes", "input_dim", "hidden", "mean", "std", "state_dict")
                    if k not in payload]
         if missing:
@@ -231,9 +333,23 @@ class ModelBundle:
                 std=payload["std"].numpy(),
                 layers=tuple((state[f"{2 * i}.weight"], state[f"{2 * i}.bias"]) for i in range(n_layers)),
                 metadata=dict(payload.get("metadata", {})),
+                normalization=_normalization(payload.get("normalization")),
+                source_center=_array(payload.get("source_center")),
+                source_scale=_array(payload.get("source_scale")),
             )
-        except BundleError as error:
+        except (BundleError, ValueError) as error:
             raise BundleError(f"{path}: {error}") from None
+
+
+def _normalization(recorded: Mapping[str, Any] | None) -> Normalization:
+    if recorded is None:  # a version 1 bundle
+        return Normalization()
+    return Normalization.parse(str(recorded["name"]), adapt_target=bool(recorded["adapt_target"]),
+                               min_speaker_rows=int(recorded["min_speaker_rows"]))
+
+
+def _array(tensor: torch.Tensor | None) -> np.ndarray | None:
+    return None if tensor is None else tensor.numpy()
 
 
 def _shape_problems(bundle: ModelBundle) -> list[str]:
@@ -247,7 +363,8 @@ def _shape_problems(bundle: ModelBundle) -> list[str]:
                         f"but input_dim is {bundle.input_dim}")
     if not bundle.classes or len(set(bundle.classes)) != len(bundle.classes):
         problems.append(f"classes {bundle.classes} must be distinct and non-empty")
-    for name in ("mean", "std"):
+    stages = ("mean", "std") + (("source_center", "source_scale") if bundle.source_center is not None else ())
+    for name in stages:
         value = getattr(bundle, name)
         if value.shape != (bundle.input_dim,):
             problems.append(f"{name} has shape {value.shape}, expected ({bundle.input_dim},)")

@@ -12,13 +12,13 @@ import pandas as pd
 
 from distser.files import atomic_write
 
-from ._bundle import BundleError
+from ._bundle import ADAPTS, BundleError
 from ._predictor import ERROR, PATH, ModelNotFoundError, Predictor, load_predictor
 
 #: Extensions collected from folders (any format libsndfile reads; files are sniffed by content).
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au",
                               ".snd", ".w64", ".rf64", ".caf"})
-LABEL = "label"
+LABEL, SPEAKER, CORPUS = "label", "speaker", "corpus"
 #: Rows printed to the terminal; the CSV always has all of them.
 PRINT_ROWS = 50
 
@@ -29,8 +29,15 @@ EPILOG = """examples:
   distser predict --model ./exported-model clip.flac                             # a local MLflow model folder
 
 inputs: audio files; folders (searched recursively for audio files); CSV manifests (column `path`,
-relative paths resolved against the CSV's folder; a `label` column adds the UA). Up to 200 files
-are extracted in this process, more on a Ray Data actor pool (--ray / --no-ray to choose).
+relative paths resolved against the CSV's folder; a `label` column adds the UA; `speaker` and `corpus`
+columns serve --adapt). Up to 200 files are extracted in this process, more on a Ray Data actor pool
+(--ray / --no-ray to choose).
+
+adaptation: a model trained with a per-corpus or per-speaker normalisation (distser search
+--normalization corpus|speaker) normalises the clips given together by their own statistics, as the
+search did with its held-out corpus: give all clips of a corpus in one call (a `corpus` column of a
+manifest, or --store's corpora, are adapted to one by one). --adapt none uses the training statistics
+instead; --adapt speaker needs a `speaker` column (a store's manifest has one). At least 10 clips.
 
 output: a table on stdout and a CSV (default predictions.csv) with columns path, emotion,
 p_<class> per class, error (and label). A file that cannot be read is listed with its reason,
@@ -41,6 +48,21 @@ feature-set mismatch, no audio) print one `error:` line and exit with 2, writing
 
 class UsageError(ValueError):
     """Stops the command before anything is written (exit status 2)."""
+
+
+class AdaptError(UsageError):
+    """The clips cannot be adapted to as asked (too few, no speakers, a model that does not adapt)."""
+
+
+def _groups(frame: pd.DataFrame) -> list[np.ndarray]:
+    """Row positions of each corpus of ``frame`` (its ``corpus`` column), adapted to one by one; all rows if none."""
+    if CORPUS not in frame or frame[CORPUS].isna().all():
+        return [np.arange(len(frame))]
+    return [np.flatnonzero((frame[CORPUS] == name).to_numpy()) for name in dict.fromkeys(frame[CORPUS])]
+
+
+def _speakers(frame: pd.DataFrame) -> list | None:
+    return frame[SPEAKER].replace("", None).tolist() if SPEAKER in frame else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", action="append", default=None, metavar="NAME",
                         help="with --store: corpus to predict (repeatable; default: all in the store)")
     parser.add_argument("--feature-set", default="IS10", help="with --store: the store's feature set (default IS10)")
+    parser.add_argument("--adapt", choices=ADAPTS, default=None,
+                        help="normalise the clips by their own statistics (corpus), each speaker's (speaker), or the "
+                        "training statistics (none); default: as the model was trained")
     parser.add_argument("--ray", action=argparse.BooleanOptionalAction, default=None,
                         help="extract on a Ray Data actor pool (default: only for more than 200 files)")
     parser.add_argument("--workers", type=int, default=None, help="Ray extraction actors (default: one per CPU)")
@@ -82,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--corpus needs --store")
         table = _predict_store(args) if args.store is not None else _predict_files(args)
         _write_csv_atomic(table, args.out)
-    except (UsageError, ModelNotFoundError, BundleError, FileNotFoundError) as error:
+    except (UsageError, ModelNotFoundError, BundleError, FileNotFoundError, AdaptError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     failed = table[table[ERROR] != ""]
@@ -107,6 +132,10 @@ def _load(args: argparse.Namespace) -> Predictor:
     return load_predictor(args.model, args.tracking_uri or default_tracking_uri())
 
 
+def _adapt(args: argparse.Namespace, predictor: Predictor) -> str:
+    return predictor.bundle.default_adapt if args.adapt is None else args.adapt
+
+
 def collect_inputs(inputs: list[str]) -> pd.DataFrame:
     """``path`` (and ``label``) rows of files, folders and CSV manifests, in order; ``error`` for missing ones."""
     rows: list[dict] = []
@@ -127,8 +156,9 @@ def collect_inputs(inputs: list[str]) -> pd.DataFrame:
     if not rows:
         raise UsageError("no audio found in the inputs")
     frame = pd.DataFrame(rows)
-    if LABEL in frame:
-        frame[LABEL] = frame[LABEL].fillna("")
+    for column in (LABEL, SPEAKER, CORPUS):
+        if column in frame:
+            frame[column] = frame[column].fillna("")
     return frame
 
 
@@ -147,8 +177,7 @@ def _manifest_rows(csv_path: Path) -> list[dict]:
         path = Path(given).expanduser()
         path = path if path.is_absolute() else csv_path.parent / path
         row = {PATH: str(path), ERROR: "" if path.is_file() else "no such file"}
-        if LABEL in frame.columns:
-            row[LABEL] = record[LABEL].strip()
+        row.update({column: record[column].strip() for column in (LABEL, SPEAKER, CORPUS) if column in frame.columns})
         rows.append(row)
     return rows
 
@@ -158,9 +187,21 @@ def _predict_files(args: argparse.Namespace) -> pd.DataFrame:
     inputs = collect_inputs(args.inputs)
     predictor = _load(args)
     todo = inputs[inputs[ERROR] == ""]
-    predicted = predictor.predict_files(todo[PATH].tolist(), use_ray=args.ray, num_workers=args.workers,
-                                        progress=not args.quiet and len(todo) >= 20)
-    predicted.index = todo.index
+    groups = [todo.iloc[rows] for rows in _groups(todo) if len(rows)]
+    for group in groups:  # before any extraction: a request that cannot be adapted to fails at once
+        try:
+            predictor.bundle.check_adapt(_adapt(args, predictor), len(group), _speakers(group))
+        except ValueError as error:
+            raise AdaptError(str(error)) from None
+    parts = [pd.DataFrame(columns=[PATH])]
+    for group in groups:
+        try:
+            parts.append(predictor.predict_files(group[PATH].tolist(), use_ray=args.ray, num_workers=args.workers,
+                                                 progress=not args.quiet and len(todo) >= 20, adapt=args.adapt,
+                                                 speakers=_speakers(group)).set_axis(group.index))
+        except ValueError as error:  # too few of the group's clips could be read to adapt to
+            raise AdaptError(f"{error} (after {len(group)} clips were read, some failed)") from None
+    predicted = pd.concat(parts)
     missing = inputs[inputs[ERROR] != ""]
     blank = predictor.predict_features(np.full((len(missing), predictor.bundle.input_dim), np.nan, np.float32),
                                        missing[ERROR].tolist())
@@ -187,7 +228,14 @@ def _predict_store(args: argparse.Namespace) -> pd.DataFrame:
             f"but the store {store.path} holds {store.feature_set} ({store.dim}); use a store of "
             f"{predictor.feature_set} features (--feature-set {predictor.feature_set}) or another model")
     manifest, features = store.load(args.corpus)
-    table = predictor.predict_features(features)
+    parts = []
+    for rows in _groups(manifest):  # each corpus of the store adapted to on its own
+        try:
+            parts.append(predictor.predict_features(features[rows], adapt=args.adapt,
+                                                    speakers=manifest["speaker"].iloc[rows].tolist()))
+        except ValueError as error:
+            raise AdaptError(str(error)) from None
+    table = pd.concat(parts, ignore_index=True).set_axis(np.concatenate(_groups(manifest))).sort_index()
     table.insert(0, PATH, manifest["path"].astype(str).to_numpy())
     table[LABEL] = manifest["label"].fillna("").astype(str).to_numpy()
     return table

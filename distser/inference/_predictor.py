@@ -8,16 +8,20 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 
-from ._bundle import ModelBundle
+from ._bundle import MIN_ADAPT_CLIPS, ModelBundle
 from ._extraction import RAY_THRESHOLD, extract_local, extract_ray
 
 #: Columns of a prediction table besides the probabilities (``p_<class>``, between them).
 PATH, EMOTION, ERROR = "path", "emotion", "error"
+#: Which statistics normalised a row before the model's z-score: ``training``, ``corpus`` or ``speaker``
+#: (the clips predicted together, or each speaker's among them; see :meth:`ModelBundle.normalize`).
+STATISTICS = "statistics"
 _TRACKING_VARIABLE = "MLFLOW_TRACKING_URI"
 
 
@@ -30,10 +34,14 @@ def probability_columns(classes: Sequence[str]) -> list[str]:
     return [f"p_{c}" for c in classes]
 
 
-def prediction_frame(bundle: ModelBundle, features: np.ndarray, errors: Sequence[str]) -> pd.DataFrame:
-    """``emotion``, one probability column per class and ``error`` for each feature row.
+def prediction_frame(bundle: ModelBundle, features: np.ndarray, errors: Sequence[str], adapt: str | None = None,
+                     speakers: Sequence[Any] | None = None, *, fallback: bool = False) -> pd.DataFrame:
+    """``emotion``, one probability column per class, ``statistics`` and ``error`` for each feature row.
 
-    Rows with an error (or non-finite features) get an empty emotion and NaN probabilities.
+    Rows with an error (or non-finite features) get an empty emotion and NaN probabilities. ``adapt``
+    (default: the model's own, :attr:`ModelBundle.default_adapt`) normalises the good rows together
+    by their own statistics; too few of them is a ValueError, or with ``fallback`` (a served request)
+    the training statistics, which ``statistics`` then says.
     """
     errors = list(errors)
     if len(errors) != len(features):
@@ -41,13 +49,18 @@ def prediction_frame(bundle: ModelBundle, features: np.ndarray, errors: Sequence
     ok = np.array([not e for e in errors], dtype=bool) & np.isfinite(features).all(axis=1)
     for row in np.flatnonzero(~ok):
         errors[row] = errors[row] or "non-finite feature values"
+    adapt = bundle.default_adapt if adapt is None else adapt
+    if fallback and adapt != "none" and (ok.sum() < MIN_ADAPT_CLIPS or (adapt == "speaker" and speakers is None)):
+        adapt = "none"
     probs = np.full((len(features), len(bundle.classes)), np.nan, dtype=np.float64)
     if ok.any():
-        probs[ok] = bundle.predict_proba(features[ok])
+        mine = None if speakers is None else np.asarray(speakers, dtype=object)[ok]
+        probs[ok] = bundle.predict_proba(features[ok], adapt, mine)
     emotions = np.full(len(features), "", dtype=object)
     emotions[ok] = np.asarray(bundle.classes, dtype=object)[probs[ok].argmax(axis=1)]
     frame = pd.DataFrame(probs, columns=probability_columns(bundle.classes))
     frame.insert(0, EMOTION, emotions.astype(str))
+    frame[STATISTICS] = np.where(ok, "training" if adapt == "none" else adapt, "")
     frame[ERROR] = errors
     return frame
 
@@ -81,18 +94,23 @@ class Predictor:
             self._extractor = Extractor(self.bundle.feature_set)
         return self._extractor
 
-    def predict_features(self, features: np.ndarray, errors: Sequence[str] | None = None) -> pd.DataFrame:
-        """Prediction table (``emotion``, ``p_*``, ``error``) of raw feature rows of this model's set."""
+    def predict_features(self, features: np.ndarray, errors: Sequence[str] | None = None, *,
+                         adapt: str | None = None, speakers: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Prediction table (``emotion``, ``p_*``, ``statistics``, ``error``) of raw feature rows of this
+        model's set, normalised together as ``adapt`` says (see :func:`prediction_frame`)."""
         return prediction_frame(self.bundle, np.asarray(features, dtype=np.float32),
-                                errors if errors is not None else [""] * len(features))
+                                errors if errors is not None else [""] * len(features), adapt, speakers)
 
     def predict_files(self, paths: Sequence[str | Path], *, use_ray: bool | None = None,
-                      num_workers: int | None = None, progress: bool = False) -> pd.DataFrame:
-        """Extract and classify audio files: ``path, emotion, p_*, error`` (one row per path, in order).
+                      num_workers: int | None = None, progress: bool = False, adapt: str | None = None,
+                      speakers: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Extract and classify audio files: ``path, emotion, p_*, statistics, error`` (a row per path, in order).
 
-        A file that cannot be read gets its reason in ``error``; the others are still classified.
-        ``use_ray=None`` uses Ray Data for more than :data:`RAY_THRESHOLD` files, else this process.
+        A file that cannot be read gets its reason in ``error``; the others are still classified (and
+        adapted to together, as ``adapt`` says). ``use_ray=None`` uses Ray Data for more than
+        :data:`RAY_THRESHOLD` files, else this process.
         """
+        self.bundle.check_adapt(self.bundle.default_adapt if adapt is None else adapt, len(paths), speakers)
         paths = [str(p) for p in paths]
         if use_ray is None:
             use_ray = len(paths) > RAY_THRESHOLD
@@ -101,7 +119,7 @@ class Predictor:
                                            progress=progress)
         else:
             features, errors = extract_local(paths, self.extractor(), progress=progress)
-        frame = self.predict_features(features, errors)
+        frame = self.predict_features(features, errors, adapt=adapt, speakers=speakers)
         frame.insert(0, PATH, paths)
         return frame
 

@@ -2,9 +2,13 @@
 
 Input: a DataFrame with a ``path`` column (an audio file readable where the model runs) and/or an
 ``audio_base64`` column (base64 of an audio file's bytes, any format libsndfile reads); each row uses
-exactly one of them. Output: ``emotion``, ``p_<class>`` per class and ``error`` ("" when fine); a clip
-that cannot be read gets its reason in ``error`` (emotion "", probabilities null) and the others are
-still classified.
+exactly one of them; an optional ``speaker`` column. Output: ``emotion``, ``p_<class>`` per class,
+``statistics`` and ``error`` ("" when fine); a clip that cannot be read gets its reason in ``error``
+(emotion "", probabilities null) and the others are still classified. A model trained with a per-corpus
+or per-speaker normalisation treats a request as one batch of one corpus: it normalises the clips by
+their own statistics (each speaker's, given a ``speaker`` column), or — fewer than
+:data:`~distser.inference._bundle.MIN_ADAPT_CLIPS` clips — by the training statistics; ``statistics``
+says which (``corpus``, ``speaker``, ``training``). The ``adapt`` parameter overrides it.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ except ImportError:  # pragma: no cover - mlflow is a dependency; keeps the bund
 
 from ._bundle import ModelBundle
 from ._extraction import extract_base64, extract_local
-from ._predictor import EMOTION, ERROR, prediction_frame, probability_columns, tracking_uri_set
+from ._predictor import EMOTION, ERROR, STATISTICS, prediction_frame, probability_columns, tracking_uri_set
 
-PATH_COLUMN, BASE64_COLUMN = "path", "audio_base64"
+PATH_COLUMN, BASE64_COLUMN, SPEAKER_COLUMN = "path", "audio_base64", "speaker"
 #: Name of the bundle file among the MLflow model's artifacts.
 BUNDLE_ARTIFACT = "bundle"
 BUNDLE_FILE = "bundle.pt"
@@ -65,7 +69,7 @@ class EmotionModel(PythonModel):
         if self.bundle is None:
             raise RuntimeError("EmotionModel.predict before load_context")
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        unknown = sorted(set(frame.columns) - {PATH_COLUMN, BASE64_COLUMN})
+        unknown = sorted(set(frame.columns) - {PATH_COLUMN, BASE64_COLUMN, SPEAKER_COLUMN})
         if unknown or not {PATH_COLUMN, BASE64_COLUMN} & set(frame.columns):
             raise ValueError(f"input needs a {PATH_COLUMN!r} or {BASE64_COLUMN!r} column, got columns "
                              f"{list(frame.columns)}")
@@ -95,7 +99,13 @@ class EmotionModel(PythonModel):
                 features[by_text] = got
                 for r, reason in zip(by_text, why, strict=True):
                     errors[r] = f"row {r}: {reason}" if reason else ""
-        out = prediction_frame(self.bundle, features, errors)
+        # A request is one batch: a model trained to adapt normalises it by its own statistics (by speaker
+        # when a speaker column is given), or by the training statistics when it is too small to adapt to.
+        speakers = frame[SPEAKER_COLUMN].tolist() if SPEAKER_COLUMN in frame else None
+        adapt = (params or {}).get("adapt") or None
+        if adapt is None and self.bundle.default_adapt == "speaker" and speakers is None:
+            adapt = "corpus"
+        out = prediction_frame(self.bundle, features, errors, adapt, speakers, fallback=True)
         # null (not NaN) probabilities for failed clips: the served JSON stays strict JSON.
         for column in probability_columns(self.bundle.classes):
             out[column] = out[column].astype(object).where(out[column].notna(), None)
@@ -106,13 +116,15 @@ class EmotionModel(PythonModel):
 def model_signature(classes: tuple[str, ...]):
     """Input: optional string columns ``path``, ``audio_base64``; output: emotion, probabilities, error."""
     from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ColSpec, Schema
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
     inputs = Schema([ColSpec("string", PATH_COLUMN, required=False),
-                     ColSpec("string", BASE64_COLUMN, required=False)])
+                     ColSpec("string", BASE64_COLUMN, required=False),
+                     ColSpec("string", SPEAKER_COLUMN, required=False)])
     outputs = Schema([ColSpec("string", EMOTION), *[ColSpec("double", c) for c in probability_columns(classes)],
-                      ColSpec("string", ERROR)])
-    return ModelSignature(inputs=inputs, outputs=outputs)
+                      ColSpec("string", STATISTICS), ColSpec("string", ERROR)])
+    # "adapt": none, corpus or speaker; empty: the model's own (see ModelBundle.default_adapt)
+    return ModelSignature(inputs=inputs, outputs=outputs, params=ParamSchema([ParamSpec("adapt", "string", "")]))
 
 
 def example_clip(seconds: float = 1.0, rate: int = 16000) -> bytes:

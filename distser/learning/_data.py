@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..arrays import EMOTIONS, IndexedTask
 from .methods import Method
 
@@ -12,8 +10,8 @@ def check_task(task: IndexedTask, batch_size: int, method: Method) -> None:
     """Raise ``ValueError`` for a task ``method`` cannot train on, naming the offending corpus."""
     num_classes = len(EMOTIONS)
     table = task.table
-    if task.normalizer is not None and np.shape(task.normalizer.mean) != (table.dim,):
-        raise ValueError(f"the normaliser has {np.size(task.normalizer.mean)} features, the table {table.dim}")
+    if task.normalizer is not None and task.normalizer.dim != table.dim:
+        raise ValueError(f"the normaliser has {task.normalizer.dim} features, the table {table.dim}")
     portions = [("train", task.train), ("valid", task.valid), ("test", task.tests)]
     for role, parts in portions:
         for name, rows in parts.items():

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from distser.files import atomic_write
 
-from ..arrays import EMOTIONS, IndexedTask, Task, index_task
+from ..arrays import EMOTIONS, GroupNormalizer, IndexedTask, Task, index_task
 from ._data import check_task
 from ._losses import class_weights, cross_entropy_per_sample, one_hot_targets
 from ._metrics import confusion_matrix, unweighted_accuracy, weighted_accuracy
@@ -298,11 +298,19 @@ class _Rows:
     def __init__(self, task: IndexedTask) -> None:
         self.table = task.table
         norm = task.normalizer
+        self.groups = norm if isinstance(norm, GroupNormalizer) else None
+        if self.groups is not None:
+            self.center = torch.from_numpy(np.asarray(norm.center, dtype=np.float32))
+            self.scale = torch.from_numpy(np.asarray(norm.scale, dtype=np.float32))
+            norm = norm.final
         self.mean = None if norm is None else torch.from_numpy(np.asarray(norm.mean, dtype=np.float32))
         self.std = None if norm is None else torch.from_numpy(np.asarray(norm.std, dtype=np.float32))
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(self.table.gather(rows))
+        if self.groups is not None:  # the same float32 operations as GroupNormalizer.apply
+            groups = torch.from_numpy(self.groups.group_of(rows).astype(np.int64))
+            x.sub_(self.center[groups]).div_(self.scale[groups])
         if self.mean is not None:
             x.sub_(self.mean).div_(self.std)
         return x
@@ -411,7 +419,7 @@ class Trainer:
         self._rng = np.random.default_rng(cfg.seed)
         self.epoch = 0
         self.history: list[EpochRecord] = []
-        self._weights = np.ones(len(self.corpora))
+        self._weights = np.ones(len(self.corpora))  # the weighting rule's own; the loss uses _applied(them)
         self._best_score = -math.inf
         self._best_epoch = 0
         self._best_state: dict[str, torch.Tensor] | None = None
@@ -443,7 +451,11 @@ class Trainer:
     @property
     def corpus_weights(self) -> dict[str, float]:
         """Current corpus-wise weights w_d (the ones the next epoch will use)."""
-        return dict(zip(self.corpora, self._weights.tolist(), strict=True))
+        return dict(zip(self.corpora, self._applied(self._weights).tolist(), strict=True))
+
+    def _applied(self, weights):
+        """The weights the loss uses, from the rule's own (``self._weights``, its state; see CorpusWeighting)."""
+        return weights if self._weighting is None else self._weighting.applied(weights)
 
     def _draw(self, size: int, need: int) -> np.ndarray:
         """``need`` positions of ``range(size)``: a permutation, chained with fresh ones if one is too short."""
@@ -474,7 +486,8 @@ class Trainer:
         index = np.concatenate(blocks, axis=1)
         step_labels = self._labels[torch.from_numpy(labeled)].view(steps, groups, -1)
         alpha = class_weights(step_labels, NUM_CLASSES)  # eq. (1), per corpus minibatch
-        w = torch.as_tensor(self._weights if not self._pooled else self._weights[:1], dtype=torch.float32)
+        applied = self._applied(self._weights)
+        w = torch.as_tensor(applied if not self._pooled else applied[:1], dtype=torch.float32)
         coef = (alpha * w.view(1, groups, 1) / (n_corpora * batch)).view(steps, n_corpora * batch)  # eq. (2)
         return index, alpha, coef
 
@@ -490,7 +503,7 @@ class Trainer:
         sums = torch.zeros(len(names) + 1)
         corpus_sums = torch.zeros(n_corpora)
         by_corpus = not self._pooled
-        weights = torch.as_tensor(self._weights, dtype=torch.float32)
+        weights = torch.as_tensor(self._weights, dtype=torch.float32)  # the rule's own; the loss uses applied ones
         model, optimizer, targets = self.model, self.optimizer, self._targets
         needs_reconstruction = model.has_reconstruction
         model.train()
@@ -518,7 +531,8 @@ class Trainer:
                     if self._per_step:
                         assert self._weighting is not None
                         weights = self._weighting.after_step(weights, corpus_losses)
-                        step_coef = (alpha[t] * weights.view(n_corpora, 1) / (n_corpora * batch)).view(-1)
+                        applied = self._weighting.applied(weights)
+                        step_coef = (alpha[t] * applied.view(n_corpora, 1) / (n_corpora * batch)).view(-1)
                 terms = [(per_sample * step_coef).sum()]
                 if self._terms:
                     step = StepOutputs(x, log_probs, n_lab, reconstruction)

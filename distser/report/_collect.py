@@ -24,6 +24,31 @@ COLUMNS = ["search", "study", "run_id", "method", "holdout", "plan", "phase", "f
 WITHIN = "within:"
 
 
+def variant(method: str, normalizations: list[str]) -> str:
+    """A report row's label: the method, and the search's normalisations unless only the paper's ``global``.
+
+    Example:
+        >>> variant("ce", ["global"]), variant("cww", ["corpus"]), variant("ce", ["global", "speaker"])
+        ('ce', 'cww [corpus]', 'ce [global|speaker]')
+    """
+    return method if list(normalizations) in ([], ["global"]) else f"{method} [{'|'.join(normalizations)}]"
+
+
+def base_method(label: str) -> str:
+    """The method of a row label (:func:`variant`, within-corpus prefix kept).
+
+    Example:
+        >>> base_method("cww [corpus]"), base_method("within:ce")
+        ('cww', 'within:ce')
+    """
+    return label.split(" [", 1)[0]
+
+
+def suffix(label: str) -> str:
+    """What :func:`variant` added to the method: ``" [corpus]"``, or "" for the paper's normalisation."""
+    return label[len(base_method(label)):]
+
+
 def sqlite_path(tracking_uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` tracking URI (None for any other store).
 
@@ -96,7 +121,17 @@ def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
     return sorted(names)
 
 
-def _row(search: str, run, client) -> dict:
+def _normalizations(client, experiment_id: str, search: str) -> list[str]:
+    """The normalisations a search tried (its parent run's ``data.normalization``; ``global`` before there were any)."""
+    parents = _search_runs(client, experiment_id,
+                           f"tags.`{Tag.SEARCH}` = '{search}' and tags.`{Tag.ROLE}` = '{Role.SEARCH}'")
+    recorded = parents[0].data.params.get("data.normalization") if parents else None
+    if not recorded:
+        return ["global"]
+    return [name.strip(" '\"") for name in recorded.strip("[]").split(",") if name.strip(" '\"")]
+
+
+def _row(search: str, run, client, normalizations: list[str] | None = None) -> dict:
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     plan = params.get(Param.PLAN, "")
     holdout = params[Param.HOLDOUT]
@@ -107,7 +142,9 @@ def _row(search: str, run, client) -> dict:
     row = {
         "search": search, "study": tags.get(Tag.STUDY, f"{params[Param.METHOD]}--{plan}"),
         "run_id": run.info.run_id,
-        "method": (WITHIN if plan.startswith("within-") else "") + params[Param.METHOD],
+        "method": (WITHIN if plan.startswith("within-") else "") + variant(params[Param.METHOD],
+                                                                           normalizations or ["global"]),
+        Param.NORMALIZATION: params.get(Param.NORMALIZATION, "global"),
         "holdout": holdout, "plan": plan, "phase": tags.get(Tag.PHASE, params.get("phase", Phase.SEARCH)),
         "fold": fold, "seed": int(params[Param.SEED]), "config": params.get(Param.CONFIG, "{}"),
         "selection": params.get(Param.SELECTION, "train-domain"),
@@ -134,7 +171,9 @@ def collect_trials(tracking_uri: str, searches: list[str], experiment: str = EXP
     score, test_ua, finished``): ``test_ua/<corpus>`` of test-only corpora, every hyperparameter of the
     trial's configuration (parsed from its ``config`` key: numbers as floats, categoricals as text),
     ``final_weight/<corpus>`` and ``train_ua/<corpus>`` of the best epoch (the last logged where a
-    trial did not train to its end). Within-corpus trials get the method ``within:<method>``.
+    trial did not train to its end), ``normalization`` (the trial's). Within-corpus trials get the method
+    ``within:<method>``; a search that normalised otherwise than the paper's ``global`` labels its methods
+    with its normalisations (:func:`variant`: ``ce [corpus]``), so that each is a row of its own.
 
     Raises ValueError (with what exists instead) for a missing SQLite database, an unknown experiment or
     search, a search without trial runs, and for a study present in two of ``searches``.
@@ -152,7 +191,8 @@ def collect_trials(tracking_uri: str, searches: list[str], experiment: str = EXP
                 raise ValueError(f"search {search!r} has no trial runs in experiment {experiment!r} at {tracking_uri}")
             raise ValueError(f"no search {search!r} in experiment {experiment!r} at {tracking_uri} "
                              f"(searches there: {', '.join(known) or 'none'})")
-        rows += [_row(search, run, client) for run in runs]
+        normalizations = _normalizations(client, experiment_id, search)
+        rows += [_row(search, run, client, normalizations) for run in runs]
     trials = pd.DataFrame(rows)
     trials = trials[[*COLUMNS, *(c for c in trials.columns if c not in COLUMNS)]]
     twice = trials.groupby("study")["search"].unique()

@@ -19,7 +19,7 @@ from distser.define import Metric, Phase
 from distser.learning import method_order, parse_method
 from distser.search import ORACLE, STRATEGIES, choose, evaluated_trials, select
 
-from ._collect import WITHIN
+from ._collect import WITHIN, base_method
 
 #: Views of a study's configurations: the study's own selection, or the oracle (an upper bound).
 VIEWS = ("selected", "oracle")
@@ -28,11 +28,15 @@ TEST_ONLY = " (test only)"
 
 def ordered(methods) -> list[str]:
     """Methods in Table 2's row order: the within-corpus bounds, then the out-of-corpus rows, each in the
-    method registry's order (:func:`distser.learning.method_order`: the paper's rows first)."""
-    methods = set(methods)
-    within = {m for m in methods if m.startswith(WITHIN)}
-    return ([f"{WITHIN}{m}" for m in method_order(m.removeprefix(WITHIN) for m in within)]
-            + method_order(methods - within))
+    method registry's order (:func:`distser.learning.method_order`: the paper's rows first), each method's
+    normalisation variants (``ce [corpus]``) right after it."""
+    labels = set(methods)
+    bases = {base_method(m) for m in labels}
+    within = {b for b in bases if b.startswith(WITHIN)}
+    order = ([f"{WITHIN}{b}" for b in method_order(b.removeprefix(WITHIN) for b in within)]
+             + method_order(bases - within))
+    rank = {b: i for i, b in enumerate(order)}
+    return sorted(labels, key=lambda m: (rank[base_method(m)], m))
 
 
 def _std(values) -> float:
@@ -259,7 +263,7 @@ def weighting_methods(trials: pd.DataFrame) -> list[str]:
         named = False
         if not method.startswith(WITHIN):
             try:
-                named = parse_method(method).moves_weights
+                named = parse_method(base_method(method)).moves_weights
             except ValueError:
                 named = False
         if moved or named:

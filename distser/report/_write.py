@@ -11,7 +11,7 @@ from distser.define import EXPERIMENT, Role, Tag
 from distser.learning import TABLE2_METHODS
 from distser.search import STRATEGIES
 
-from ._collect import _client, _experiment_id, _search_runs
+from ._collect import _client, _experiment_id, _search_runs, base_method, suffix
 from ._figures import figure1, figure2, figure_weights
 from ._stats import HELD_OUT, RESAMPLES, paired_differences, paired_wide
 from ._tables import (
@@ -19,6 +19,7 @@ from ._tables import (
     lambda_sweep,
     oracle,
     oracle_wide,
+    ordered,
     selections,
     table2,
     table2_wide,
@@ -67,7 +68,7 @@ def _counts(trials: pd.DataFrame) -> str:
 def _selected_table(picked: pd.DataFrame) -> pd.DataFrame:
     columns = {"method": "method", "holdout": "held out", "plan": "plan", "selection": "selection",
                "configs_tried": "configs tried", "seeds": "seeds", "score_mean": "score",
-               "config": "configuration"}
+               "normalization": "normalisation", "config": "configuration"}
     table = picked[[c for c in columns if c in picked]].rename(columns=columns)
     table["configuration"] = table["configuration"].map(describe_config)
     return table
@@ -97,6 +98,16 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     csv(picked, "selected.csv")
     paired = paired_differences(trials, baseline, resamples=resamples)
     csv(paired, "paired_differences.csv")
+    # Each normalisation's own ce, when the report has one: what the method adds under that normalisation.
+    same = {}
+    for label in ordered(trials["method"].unique()):
+        if base_method(label) == baseline and suffix(label):
+            mine = trials[trials["method"].map(suffix) == suffix(label)]
+            if mine["method"].nunique() > 1:
+                same[label] = paired_differences(mine, label, resamples=resamples)
+    if same:
+        csv(pd.concat(list(same.values()), ignore_index=True),
+            "paired_differences_same_normalisation.csv")
     best = oracle(trials)
     if not best.empty:
         csv(best, "oracle.csv")
@@ -132,22 +143,8 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
         lines += ["## Selected configurations", "",
                   "score: the strategy's mean score of the configuration (validation data only).", "",
                   markdown_table(_selected_table(picked), index=False), ""]
-    for target in dict.fromkeys(paired["target"]):
-        what = "the held-out corpus" if target == HELD_OUT else f"{target}{TEST_ONLY}"
-        pair = "held-out corpus" if target == HELD_OUT else "held-out fold"
-        pairs = "held-out corpora" if target == HELD_OUT else "held-out folds"
-        lines += [f"## Paired differences against {baseline}: test UA on {what}, in UA points", "",
-                  f"Unit: a seed within a {pair}; pairs: ({pair}, seed), each method at its own selected "
-                  f"configuration. Per {pair}: mean difference over its seeds, 95 % t interval (n = seeds). "
-                  f"Avg: mean over {pairs} of their mean differences, 95 % hierarchical bootstrap interval "
-                  f"({pairs} resampled, then seeds within each; {resamples:,} resamples). "
-                  "wins/losses: pairs above/below the baseline.", ""]
-        few = int(paired.loc[(paired["target"] == target) & (paired["holdout"] == "Avg"), "corpora"].min())
-        if few < FEW_CORPORA:
-            lines += [f"With {few} {pairs if few > 1 else pair} the bootstrap interval of Avg is too narrow: it "
-                      f"cannot see the spread between {pairs} that were not run; read it as a lower bound of the "
-                      "uncertainty.", ""]
-        lines += [markdown_table(paired_wide(paired, target)), ""]
+    for base, differences in [(baseline, paired), *same.items()]:
+        lines += _paired_section(differences, base, resamples)
     if not best.empty:
         lines += ["## Oracle (upper bound, not a selection): the configuration with the best mean test UA", "",
                   "Not a selection: the test corpus itself picks the configuration, so this is an upper bound on "
@@ -166,6 +163,28 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     (out / "README.md").write_text("\n".join(lines))
     written.append(out / "README.md")
     return written
+
+
+def _paired_section(paired: pd.DataFrame, baseline: str, resamples: int) -> list[str]:
+    """The report's paired differences against ``baseline``, a table per target."""
+    lines: list[str] = []
+    for target in dict.fromkeys(paired["target"]):
+        what = "the held-out corpus" if target == HELD_OUT else f"{target}{TEST_ONLY}"
+        pair = "held-out corpus" if target == HELD_OUT else "held-out fold"
+        pairs = "held-out corpora" if target == HELD_OUT else "held-out folds"
+        lines += [f"## Paired differences against {baseline}: test UA on {what}, in UA points", "",
+                  f"Unit: a seed within a {pair}; pairs: ({pair}, seed), each method at its own selected "
+                  f"configuration. Per {pair}: mean difference over its seeds, 95 % t interval (n = seeds). "
+                  f"Avg: mean over {pairs} of their mean differences, 95 % hierarchical bootstrap interval "
+                  f"({pairs} resampled, then seeds within each; {resamples:,} resamples). "
+                  "wins/losses: pairs above/below the baseline.", ""]
+        few = int(paired.loc[(paired["target"] == target) & (paired["holdout"] == "Avg"), "corpora"].min())
+        if few < FEW_CORPORA:
+            lines += [f"With {few} {pairs if few > 1 else pair} the bootstrap interval of Avg is too narrow: it "
+                      f"cannot see the spread between {pairs} that were not run; read it as a lower bound of the "
+                      "uncertainty.", ""]
+        lines += [markdown_table(paired_wide(paired, target)), ""]
+    return lines
 
 
 def _sweep_wide(per_lambda: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,7 @@ EPILOG = """examples:
   distser search --method ce --method cww --store features --train-corpora ravdess,tess,savee \\
       --test-corpus emodb                                  # LOCO over three corpora, EmoDB only tested
   distser search --method cww --selection leave-one-train-corpus-out --store features
+  distser search --method ce --normalization global,corpus,speaker --store features   # normalisation searched
   distser search --method cww+pel --mode grid              # the paper's λ grid instead of Optuna
   distser search --config my.toml --print-config           # the resolved configuration, nothing run
   distser search --resume --name search-20261124-0500      # continue an interrupted search as it was
@@ -73,6 +74,8 @@ FLAG_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "feature_set": ("data.feature_set", str),
     "unlabeled": ("data.unlabeled", str),
     "synthetic_scale": ("data.synthetic_scale", float),
+    "normalization": ("data.normalization", lambda values: [v for value in values for v in _csv(value)]),
+    "adapt_target": ("data.adapt_target", bool),
     "max_epochs": ("training.max_epochs", int),
     "min_steps_per_epoch": ("training.min_steps_per_epoch", int),
     "early_stopping": ("training.early_stopping", bool),
@@ -142,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="loco (default), within-corpus folds, or pool (one model on the whole pool)")
     data.add_argument("--unlabeled", help="unlabeled corpus for pseudo-emotion labels (default: the store's only "
                                           "one); never a corpus the search trains or tests on")
+    data.add_argument("--normalization", action="append", metavar="A,B",
+                      help="how features are normalised: global (the paper's, default), corpus, speaker, each also "
+                      "-robust (median/IQR); several values (comma list or repeated) make it a searched choice")
+    data.add_argument("--no-adapt-target", action="store_false", dest="adapt_target",
+                      help="normalise targets (held-out, test-only corpora) with the training statistics, not "
+                      "their own features")
     data.add_argument("--synthetic-scale", type=float,
                       help="size of the synthetic default relative to the paper's corpora (default 0.05)")
 

@@ -51,6 +51,12 @@ class DataConfig:
     ``train_corpora`` is the pool that LOCO holds out in turn (default: every labelled corpus that is
     not test-only); ``test_corpora`` are only evaluated, never trained, validated, stopped or
     selected on; ``holdouts`` restricts LOCO to some corpora of the pool.
+    ``normalization``: how features are normalised (:class:`distser.features.Normalization`:
+    ``global``, ``corpus``, ``speaker``, each also ``-robust``); several values make it a searched
+    choice of every study, one value fixes it. ``adapt_target``: targets (held-out, test-only and
+    held-back corpora) are normalised by their own features (never their labels) under ``corpus`` and
+    ``speaker``; off, by the training rows' statistics. ``min_speaker_utterances``: a speaker with
+    fewer is normalised with their corpus's statistics.
     """
 
     store: str | None = None
@@ -61,8 +67,21 @@ class DataConfig:
     unlabeled: str | None = None
     protocol: str = "loco"
     synthetic_scale: float = 0.05
+    normalization: list[str] = field(default_factory=lambda: ["global"])
+    adapt_target: bool = True
+    min_speaker_utterances: int = 10
 
     def __post_init__(self) -> None:
+        from distser.features import normalization_names
+
+        if not self.normalization:
+            raise ConfigError("data.normalization is empty: name at least one (e.g. global, corpus, speaker)")
+        unknown = [n for n in self.normalization if n not in normalization_names()]
+        if unknown:
+            raise ConfigError(f"data.normalization: unknown normalisation {unknown[0]!r} "
+                              f"(choose from {', '.join(normalization_names())})")
+        self.normalization = list(dict.fromkeys(self.normalization))
+        _positive("data", min_speaker_utterances=self.min_speaker_utterances)
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"data.protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if not self.synthetic_scale > 0:
@@ -89,6 +108,18 @@ class DataConfig:
         if role:
             raise ConfigError(f"--unlabeled {self.unlabeled!r} is also {role}: its audio would enter training; "
                               "choose an unlabeled corpus that is neither trained nor tested on")
+
+    @property
+    def default_normalization(self) -> str:
+        """The first proposal's normalisation: the paper's (``global``) when searched, else the first given."""
+        return "global" if "global" in self.normalization else self.normalization[0]
+
+    def normalizations(self) -> list:
+        """Every searched normalisation as a :class:`distser.features.Normalization`."""
+        from distser.features import Normalization
+
+        return [Normalization.parse(name, adapt_target=self.adapt_target,
+                                    min_speaker_rows=self.min_speaker_utterances) for name in self.normalization]
 
 
 @dataclass

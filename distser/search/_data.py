@@ -4,7 +4,8 @@ Every shard is read by a Ray task (verified against its checksums, checked finit
 feature block goes straight into the object store: the driver never holds a copy. A plan is row
 indices into those blocks plus the normaliser of its training rows; a trial maps the blocks of its
 node zero-copy (read-only shared memory) and gathers its minibatches from them. So memory grows with
-the features once per node, not with trials, held-out corpora or methods.
+the features once per node, not with trials, held-out corpora or methods (a per-corpus or per-speaker
+normaliser adds one int32 group index per table row and plan, and its groups' statistics).
 
 Plain Ray tasks instead of Ray Data's ``read_parquet``: Ray Data's blocks are Arrow tables whose
 fixed-size-list column every trial would have to turn into a matrix again, and its reader cannot
@@ -19,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from distser.arrays import FeatureTable, IndexedTask, Normalizer
+from distser.arrays import FeatureTable, GroupNormalizer, IndexedTask, Normalizer
 from distser.corpora import MANIFEST_COLUMNS
-from distser.features import FeatureStore, TaskLoader, read_shard, split_features, table_of
+from distser.features import FeatureStore, Normalization, TaskLoader, read_shard, split_features, table_of
 from distser.learning import release_freed_memory
 from distser.protocols import SplitPlan
 
@@ -40,7 +41,10 @@ def _read_block(path: str, dim: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 @dataclass
 class PlanRows:
-    """A plan as rows of the shared table (see :class:`~distser.arrays.IndexedTask`), without the table."""
+    """A plan as rows of the shared table (see :class:`~distser.arrays.IndexedTask`), without the table.
+
+    ``normalizers`` holds the plan's normaliser for each normalisation the search tries, by name.
+    """
 
     name: str
     train: dict[str, np.ndarray]
@@ -49,18 +53,21 @@ class PlanRows:
     holdout: str | None
     unlabeled: np.ndarray | None
     unlabeled_name: str | None
-    normalizer: Normalizer
+    normalizers: dict[str, Normalizer | GroupNormalizer]
 
     @classmethod
-    def of(cls, task: IndexedTask, name: str) -> PlanRows:
-        assert task.normalizer is not None
-        return cls(name, task.train, task.valid, task.tests, task.holdout, task.unlabeled, task.unlabeled_name,
-                   task.normalizer)
+    def of(cls, loader: TaskLoader, plan: SplitPlan, normalizations: list[Normalization]) -> PlanRows:
+        task = loader.indexed(plan, normalize=False)
+        return cls(plan.name, task.train, task.valid, task.tests, task.holdout, task.unlabeled, task.unlabeled_name,
+                   {n.name: loader.normalizer(task, n) for n in normalizations})
 
-    def task(self, table: FeatureTable) -> IndexedTask:
+    def task(self, table: FeatureTable, normalization: str = "global") -> IndexedTask:
+        if normalization not in self.normalizers:
+            raise KeyError(f"plan {self.name!r} has no {normalization!r} normaliser "
+                           f"(this search normalises by {', '.join(self.normalizers)})")
         return IndexedTask(table=table, train=self.train, valid=self.valid, tests=self.tests, holdout=self.holdout,
-                           unlabeled=self.unlabeled, unlabeled_name=self.unlabeled_name, normalizer=self.normalizer,
-                           description={"plan": self.name})
+                           unlabeled=self.unlabeled, unlabeled_name=self.unlabeled_name,
+                           normalizer=self.normalizers[normalization], description={"plan": self.name})
 
 
 @dataclass
@@ -82,10 +89,10 @@ class SharedData:
 
         return FeatureTable(tuple(ray.get(self.blocks)), self.labels, self.soft_labels, self.ids)
 
-    def task(self, plan: str, table: FeatureTable | None = None) -> IndexedTask:
+    def task(self, plan: str, table: FeatureTable | None = None, normalization: str = "global") -> IndexedTask:
         if plan not in self.plans:
             raise KeyError(f"plan {plan!r} is not part of this search (plans: {', '.join(self.plans)})")
-        return self.plans[plan].task(table if table is not None else self.table())
+        return self.plans[plan].task(table if table is not None else self.table(), normalization)
 
 
 @dataclass
@@ -98,9 +105,10 @@ class StoreInObjectStore:
     table: FeatureTable  # zero-copy views of ``blocks`` on the driver's node
     loader: TaskLoader
 
-    def shared(self, plans: list[SplitPlan]) -> SharedData:
+    def shared(self, plans: list[SplitPlan], normalizations: list[Normalization] | None = None) -> SharedData:
         """The plans' rows and normalisers (fitted here, on the driver, without copying the table)."""
-        rows = {plan.name: PlanRows.of(self.loader.indexed(plan), plan.name) for plan in plans}
+        normalizations = normalizations or [Normalization()]
+        rows = {plan.name: PlanRows.of(self.loader, plan, normalizations) for plan in plans}
         table = self.table
         return SharedData(self.blocks, table.labels, table.soft_labels, table.ids, rows)
 

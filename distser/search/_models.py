@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from distser.define import File, Tag, model_name
+from distser.define import File, Param, Tag, model_name
 
 from ._config import SearchConfig
 from ._selection import evaluated_trials
@@ -20,6 +20,11 @@ from ._storage import Storage
 
 #: Artifact folder of a selected model's run: confusion matrix, per-class report, weights over epochs.
 DIAGNOSTICS = "diagnostics"
+
+
+def normalization_of(data, name: str):
+    """The :class:`distser.features.Normalization` called ``name`` with the search's data settings."""
+    return next(n for n in data.normalizations() if n.name == name)
 
 
 def delete_checkpoints(storage: Storage, name: str) -> int:
@@ -61,13 +66,15 @@ def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFra
         if not versions:
             with best["checkpoint"].as_directory() as folder:
                 state = torch.load(Path(folder) / File.MODEL, map_location="cpu", weights_only=True)
-            plan = shared.plans[best["plan"]]
+            normalization = best.get(Param.NORMALIZATION, "global")
+            normalizer = shared.plans[best["plan"]].normalizers[normalization]
             metadata = {"method": row.method, "holdout": row.holdout, "seed": str(best["seed"]),
-                        "search": config.name, "selection": row.selection, "config": row.config, "plan": best["plan"]}
-            bundle = ModelBundle.from_state_dict(state, plan.normalizer.mean, plan.normalizer.std, feature_set,
-                                                 metadata)
+                        "search": config.name, "selection": row.selection, "config": row.config, "plan": best["plan"],
+                        Param.NORMALIZATION: normalization}
+            bundle = ModelBundle.from_normalizer(state, normalizer, normalization_of(config.data, normalization),
+                                                 feature_set, metadata)
             tags = {"holdout": row.holdout, "test_ua": f"{best['test_ua']:.4f}", "search": config.name,
-                    "method": row.method, "seed": str(best["seed"])}
+                    "method": row.method, "seed": str(best["seed"]), Param.NORMALIZATION: normalization}
             with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Successfully registered..." itself
                 info = log_model(bundle, run_id=run_id, registered_model_name=name, tags=tags,
                                  tracking_uri=locations.tracking_uri,

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from optuna.distributions import CategoricalDistribution
 
 from distser.config import ConfigError, to_dict
+from distser.define import Param
 from distser.features import FeatureStore, write_synthetic
 from distser.learning import parse_method
 from distser.protocols import SplitPlan, labelled_corpora, loco, pool, unlabeled_corpora, within_corpus
@@ -95,10 +97,18 @@ def plan_studies(config: SearchConfig, plans: Plans) -> list:
     from ._searcher import StudySpec
 
     study, training = config.study, to_dict(config.training)
+    normalizations = config.data.normalization
+    # A fixed normalisation is a training setting of every trial; several are a searched dimension.
+    training[Param.NORMALIZATION] = config.data.default_normalization
     specs = []
     for method in study.methods:
         space = search_space(method, study) if study.mode == "search" else {}
         grid = [{}] if space else grid_points(method, study)
+        if len(normalizations) > 1:
+            if space:  # Optuna proposes it with the method's own hyperparameters
+                space[Param.NORMALIZATION] = CategoricalDistribution(tuple(normalizations))
+            else:  # nothing else to search (ce, the paper's values, a grid): every normalisation is tried
+                grid = [{**point, Param.NORMALIZATION: name} for point in grid for name in normalizations]
         for plan in plans.outer:
             folds = {back: inner.name for back, inner in plans.folds.get(plan.name, {}).items()}
             specs.append(StudySpec(
@@ -114,8 +124,6 @@ def plan_studies(config: SearchConfig, plans: Plans) -> list:
 
 def _defaults_in(space: dict, defaults: dict[str, Any]) -> dict[str, Any] | None:
     """The default value of every searched dimension, if each lies in its range (else no first proposal)."""
-    from optuna.distributions import CategoricalDistribution
-
     point = {}
     for name, distribution in space.items():
         value = defaults.get(name)

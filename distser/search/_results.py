@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from distser.define import Metric, Phase
+from distser.define import Metric, Param, Phase
 
 from ._selection import STRATEGIES
 
@@ -23,6 +23,7 @@ def trial_table(results) -> pd.DataFrame:
         row = {"study": config["study"], "method": config["method"], "holdout": config["holdout"],
                "plan": config["plan"], "phase": config["phase"], "fold": config["fold"], "seed": config["seed"],
                "config": config["config"], "params": config["params"], "searched": config["searched"],
+               Param.NORMALIZATION: config["training"].get(Param.NORMALIZATION, "global"),
                "score": metrics.get(Metric.SCORE, math.nan), "valid_ua": metrics.get(Metric.VALID, math.nan),
                "test_ua": final.get(Metric.TEST_UA, math.nan), "finished": metrics.get("finished") == 1,
                "error": metrics.get("error") or (str(result.error).splitlines()[-1] if result.error else None),
@@ -71,10 +72,12 @@ def combine_folds(summary: pd.DataFrame) -> pd.DataFrame:
     keys = ["method", "holdout", "selection"]
     if summary.empty or not summary.duplicated(keys).any():
         return summary
-    numeric = [c for c in summary.columns if c not in keys and c != "config"]
+    labels = [c for c in ("config", Param.NORMALIZATION) if c in summary.columns]
+    numeric = [c for c in summary.columns if c not in keys and c not in labels]
     combined = summary.groupby(keys, sort=False)[numeric].mean().reset_index()
-    combined["config"] = summary.groupby(keys, sort=False)["config"].agg(
-        lambda c: c.iloc[0] if c.nunique() == 1 else "(per fold)").to_numpy()
+    for column in labels:
+        combined[column] = summary.groupby(keys, sort=False)[column].agg(
+            lambda c: c.iloc[0] if c.nunique() == 1 else "(per fold)").to_numpy()
     combined[["seeds", "configs_tried"]] = summary.groupby(keys, sort=False)[["seeds", "configs_tried"]].agg(
         {"seeds": "min", "configs_tried": "sum"}).to_numpy()
     return combined[summary.columns]

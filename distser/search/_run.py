@@ -68,7 +68,7 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
         ray.init(address=address or "local", log_to_driver=options.verbose > 0, configure_logging=False,
                  logging_level=logging.WARNING, **({} if address else {"include_dashboard": False}))
     data = read_store(store, needed)
-    shared = data.shared(plans.all)
+    shared = data.shared(plans.all, config.data.normalizations())
     del data, plans  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
     fingerprint = store.fingerprint()
 

@@ -6,10 +6,15 @@ training pools are not comparable). This scheduler keeps one ASHA per study and 
 its own; final-phase trials (completion, retraining on the pool) are never stopped early, and no trial
 is stopped at the epoch after which it would end anyway.
 
-ASHA ranks every trial by the running best mean validation UA of its training corpora, also under
-leave-one-train-corpus-out, whose selection scores a fold by its held-back corpus: in-domain
-validation is what every strategy may look at during training, and a held-back corpus is scored
-once, at the end, like a test corpus.
+ASHA ranks a trial by the running best mean validation UA of its training corpora. Trials of
+leave-one-train-corpus-out folds are never under ASHA, for three reasons. Folds train on different
+pools ("without A" vs "without B"), so their validation UAs are not comparable. A fold trial's score
+(the UA on its held-back corpus) exists only at its end, so ASHA would rank by something other than
+what selection ranks by. And a configuration is scored only when every held-back corpus has a score
+(:func:`~distser.search._selection.rank_configs`): cutting any one of its fold trials would void the
+work of its others rather than save work. One ASHA per (study, fold) would still void configurations
+that one fold ranks low though the rest rank them high, and leave the held-back corpora whose pool
+validates lowest with the fewest scores.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ if TYPE_CHECKING:
 class PerStudyASHA(FIFOScheduler):
     """One :class:`~ray.tune.schedulers.ASHAScheduler` per study on ``best_mean_valid_ua`` over epochs.
 
-    ``studies`` names the studies that use ASHA (search mode); trials of other studies and of final
-    phases run to their own end.
+    ``studies`` names the studies that use ASHA (search mode); trials of other studies, of final
+    phases and of leave-one-train-corpus-out folds run to their own end.
     """
 
     def __init__(self, studies: set[str], *, max_epochs: int, grace_period: int, reduction_factor: float) -> None:
@@ -47,7 +52,8 @@ class PerStudyASHA(FIFOScheduler):
     def _of(self, trial: Trial) -> ASHAScheduler | None:
         config = trial.config
         study = config.get("study")
-        if study not in self.studies or config.get("phase") != Phase.SEARCH:
+        # A fold trial runs to its end (see the module docstring).
+        if study not in self.studies or config.get("phase") != Phase.SEARCH or config.get("fold") is not None:
             return None
         if study not in self._asha:
             self._asha[study] = ASHAScheduler(**self.options)

@@ -5,7 +5,10 @@ Each study (method × plan) is its own small state machine with its own Optuna s
 1. **search**: configurations — Optuna proposals (``mode = "search"``), the paper's grid, or the one
    configuration of ``mode = "paper"`` — each run as one trial per seed (× held-back training corpus
    for leave-one-train-corpus-out). When all trials of a configuration are done, Optuna is told their
-   mean score (a seed is a repeat, never a dimension: Optuna never picks a lucky seed).
+   mean score (a seed is a repeat, never a dimension: Optuna never picks a lucky seed); under
+   leave-one-train-corpus-out only when every held-back corpus has a score, else it is told the
+   configuration failed. An Optuna proposal that repeats an earlier configuration is told that
+   one's outcome and replaced by an untried configuration: configurations are distinct.
 2. **final**: when the search phase is done, the study selects a configuration from its trials
    (:func:`~distser.search._selection.choose`) and trains what the selection still needs: the seeds
    ASHA cut short (train-domain), or every seed on the whole pool (leave-one-train-corpus-out).
@@ -29,7 +32,8 @@ from ray.tune.search import Searcher
 
 from distser.define import Metric, Phase
 
-from ._selection import STRATEGIES, choose, config_key
+from ._selection import STRATEGIES, choose, config_key, rank_configs
+from ._space import random_point, space_size
 from ._trainable import trial_config
 
 
@@ -58,7 +62,8 @@ class StudySpec:
 
     @property
     def configurations(self) -> int:
-        return self.samples if self.space else len(self.grid)
+        """Distinct configurations of the search phase (a finite space holds at most its size)."""
+        return int(min(self.samples, space_size(self.space))) if self.space else len(self.grid)
 
     @property
     def members(self) -> list[tuple[int, str | None]]:
@@ -93,6 +98,9 @@ class _Proposal:
     key: str
     optuna_number: int | None = None
     members: list[str] = field(default_factory=list)  # trial ids of its search phase
+    repeats: list[int] = field(default_factory=list)  # Optuna trials that proposed it again (never trained)
+    told: bool = False  # Optuna knows its outcome
+    value: float | None = None  # that outcome (None: failed)
 
 
 class _Study:
@@ -114,10 +122,20 @@ class _Study:
     @property
     def optuna(self) -> optuna.Study:
         if self._optuna is None:
-            sampler = optuna.samplers.TPESampler(seed=self._sampler_seed)
-            self._optuna = optuna.create_study(study_name=self.optuna_name, storage=self._storage, sampler=sampler,
-                                               direction="maximize", load_if_exists=True)
+            self._optuna = optuna.create_study(study_name=self.optuna_name, storage=self._storage,
+                                               sampler=self._sampler(len(self.proposals)), direction="maximize",
+                                               load_if_exists=True)
         return self._optuna
+
+    def _sampler(self, index: int) -> optuna.samplers.BaseSampler:
+        """The sampler of proposal ``index``: its random draws depend on (sampler seed, index) only.
+
+        A sampler's random state is not in the RDB study that a resumed search reloads, so one seeded
+        once would replay the draws the search had already made. Seeded per proposal, a resumed
+        search proposes what the uninterrupted one would have, given the same results.
+        """
+        seed = int(np.random.SeedSequence([self._sampler_seed, index]).generate_state(1)[0])
+        return optuna.samplers.TPESampler(seed=seed)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -129,22 +147,40 @@ class _Study:
     def _propose(self) -> bool:
         """Queue the next configuration's trials; False when the search phase has proposed them all."""
         spec = self.spec
-        if len(self.proposals) >= spec.configurations:
+        index = len(self.proposals)
+        if index >= spec.configurations:
             return False
         number = None
         if spec.space:
             if not self.proposals and spec.first is not None:
                 self.optuna.enqueue_trial(spec.first, skip_if_exists=True)
+            self.optuna.sampler = self._sampler(index)
             trial = self.optuna.ask(spec.space)
+            # A repeat (TPE proposes a good point again, more so in a small categorical or integer space)
+            # is not trained again: Optuna learns the earlier trials' outcome for it, and a configuration
+            # not tried yet, drawn at random, takes its place. So a configuration's members are its own
+            # trials, and a study trains ``configurations`` distinct ones.
+            rng = np.random.default_rng([self._sampler_seed, index, 1])
+            while (earlier := next((p for p in self.proposals if p.key == self._key(trial.params)), None)) is not None:
+                earlier.repeats.append(trial.number)
+                if earlier.told:
+                    self._tell(trial.number, earlier.value)
+                tried = {p.key for p in self.proposals}
+                while self._key(point := random_point(spec.space, rng)) in tried:
+                    pass  # the space has an untried point: ``configurations`` is at most its size
+                self.optuna.enqueue_trial(point)
+                trial = self.optuna.ask(spec.space)
             searched, number = dict(trial.params), trial.number
         else:
-            searched = dict(spec.grid[len(self.proposals)])
-        values = {**spec.params, **{k: v for k, v in searched.items() if k in spec.params}}
-        training = {k: v for k, v in searched.items() if k not in spec.params}
-        self.proposals.append(_Proposal(searched, config_key({**values, **training}), number))
-        index = len(self.proposals) - 1
+            searched = dict(spec.grid[index])
+        self.proposals.append(_Proposal(searched, self._key(searched), number))
         self.queue.extend((index, seed, fold, Phase.SEARCH) for seed, fold in spec.members)
         return True
+
+    def _key(self, searched: dict[str, Any]) -> str:
+        values = {**self.spec.params, **{k: v for k, v in searched.items() if k in self.spec.params}}
+        training = {k: v for k, v in searched.items() if k not in self.spec.params}
+        return config_key({**values, **training})
 
     def next_trial(self, trial_id: str, members: dict[str, _Member]) -> dict[str, Any] | None:
         if not self.queue and self.phase == Phase.SEARCH:
@@ -168,24 +204,42 @@ class _Study:
                             selection=spec.selection, searched=proposal.searched)
 
     # -- results -----------------------------------------------------------------------------
-    def trial_table(self, members: dict[str, _Member]) -> pd.DataFrame:
+    def trial_table(self, members: dict[str, _Member], trial_ids: list[str] | None = None) -> pd.DataFrame:
+        """The study's trials that are done (of ``trial_ids`` only, if given), as selection takes them."""
+        chosen = members if trial_ids is None else {t: members[t] for t in trial_ids}
         rows = [{"method": self.spec.method, "holdout": self.spec.holdout, "phase": m.phase, "fold": m.fold,
                  "seed": m.seed, "config": self.proposals[m.proposal].key, "score": m.score,
                  "test_ua": math.nan, "finished": m.finished}
-                for trial_id, m in members.items() if m.study == self.spec.id and m.done]
+                for trial_id, m in chosen.items() if m.study == self.spec.id and m.done]
         return pd.DataFrame(rows, columns=["method", "holdout", "phase", "fold", "seed", "config", "score", "test_ua",
                                            "finished"])
 
+    def outcome(self, proposal: _Proposal, members: dict[str, _Member]) -> float | None:
+        """What Optuna learns of a configuration whose trials are all done: its score, or None (failed).
+
+        Train-domain: the mean over seeds, a seed ASHA cut counting with the running best it had
+        reached. Leave-one-train-corpus-out: the score selection ranks it by, which needs a score on
+        every held-back corpus (:func:`~distser.search._selection.rank_configs`).
+        """
+        if STRATEGIES[self.spec.selection].folds:
+            ranked = rank_configs(self.trial_table(members, proposal.members), folds=True)
+            return float(ranked.loc[proposal.key, "mean"]) if proposal.key in ranked.index else None
+        finite = [s for s in (members[t].score for t in proposal.members) if math.isfinite(s)]
+        return float(np.mean(finite)) if finite else None
+
     def completed(self, proposal: _Proposal, members: dict[str, _Member]) -> None:
-        """Tell Optuna a configuration's mean score once all its trials are done."""
+        """Tell Optuna a configuration's outcome once all its trials are done."""
         if proposal.optuna_number is None:
             return
-        scores = [members[t].score for t in proposal.members]
-        finite = [s for s in scores if math.isfinite(s)]
-        if finite:
-            self.optuna.tell(proposal.optuna_number, float(np.mean(finite)))
+        proposal.told, proposal.value = True, self.outcome(proposal, members)
+        for number in (proposal.optuna_number, *proposal.repeats):
+            self._tell(number, proposal.value)
+
+    def _tell(self, number: int, value: float | None) -> None:
+        if value is not None:
+            self.optuna.tell(number, value)
         else:
-            self.optuna.tell(proposal.optuna_number, state=optuna.trial.TrialState.FAIL)
+            self.optuna.tell(number, state=optuna.trial.TrialState.FAIL)
 
     def maybe_advance(self, members: dict[str, _Member]) -> None:
         """After the search phase: select, then queue what the selection needs; then done."""
@@ -199,10 +253,12 @@ class _Study:
             self.selected = choose(self.trial_table(members), strategy)
             if self.selected is None:
                 errors = sorted({m.error for m in mine if m.error})
-                self.failed = ("no trial trained to its end" + (": " + "; ".join(errors[:3]) if errors else ""))
+                reason = ("no configuration trained to its end on every held-back corpus" if strategy.folds
+                          else "no trial trained to its end")
+                self.failed = reason + (": " + "; ".join(errors[:3]) if errors else "")
                 self.phase = "done"
                 return
-            index = next(i for i, p in enumerate(self.proposals) if p.key == self.selected)
+            index = next(i for i, p in enumerate(self.proposals) if p.key == self.selected)  # keys are distinct
             if strategy.retrains:
                 seeds = self.spec.eval_seeds
             else:  # the evaluation seeds it has not trained to their end yet (ASHA cut them, or more seeds)

@@ -6,9 +6,9 @@ After Gulrajani & Lopez-Paz, *In Search of Lost Domain Generalization* (ICLR 202
   mean validation UA of those corpora (in-domain validation). The selected configuration's test UA
   is the mean over its seeds.
 - ``leave-one-train-corpus-out``: each configuration is also trained with one training corpus held
-  back in turn and scored by the UA on that corpus (an unseen corpus inside the pool); the
-  configuration that generalises best inside the pool is selected and retrained on the whole pool
-  for every seed, and those trainings give the test UA.
+  back in turn and scored by the UA on that corpus (an unseen corpus inside the pool; a configuration
+  needs a score on every held-back corpus); the configuration that generalises best inside the pool
+  is selected and retrained on the whole pool for every seed, and those trainings give the test UA.
 - ``oracle`` (reports only, never a selection): the configuration with the best test UA, an upper
   bound on what any selection from validation data could reach.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from distser.define import Phase
+from distser.define import Param, Phase
 
 #: Columns a trial table needs.
 TRIAL_COLUMNS = ["method", "holdout", "phase", "fold", "seed", "config", "score", "test_ua", "finished"]
@@ -72,19 +72,29 @@ ORACLE = Strategy("oracle", "best mean test UA (upper bound, not a selection)", 
 
 
 def _std(values: pd.Series) -> float:
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    """Standard deviation over seeds; NaN for one seed (undefined, as in the report), never 0."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
 
-def rank_configs(trials: pd.DataFrame, score: str = "score") -> pd.DataFrame:
+def rank_configs(trials: pd.DataFrame, score: str = "score", folds: bool = False) -> pd.DataFrame:
     """Per configuration: members that trained to their end and their mean ``score``, best first.
 
     A configuration with more finished members (seeds, or seeds x held-back corpora) ranks first, so
     one that ASHA cut short in some never wins on the few it finished; then the higher mean.
+
+    ``folds`` (leave-one-train-corpus-out): a configuration is ranked only when every held-back corpus
+    of ``trials`` has a finished trial of it, and its mean is the mean over held-back corpora of their
+    mean over seeds: a configuration never wins on the held-back corpora that are easy to score.
     """
     done = trials[trials["finished"].astype(bool)]
     if done.empty:
         return pd.DataFrame(columns=["members", "mean"])
     ranked = done.groupby("config")[score].agg(members="size", mean="mean")
+    if folds:
+        corpora = trials["fold"].dropna().unique()
+        per_fold = done.groupby(["config", "fold"])[score].mean().unstack("fold").reindex(columns=corpora)
+        ranked["mean"] = per_fold.mean(axis=1, skipna=False)  # NaN when a held-back corpus has no score
+        ranked = ranked.dropna(subset=["mean"])
     return ranked.sort_values(["members", "mean"], ascending=False, kind="stable")
 
 
@@ -109,7 +119,7 @@ def choose(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> s
     if strategy is ORACLE:
         ranked = rank_configs(search[search["fold"].isna()], score="test_ua")
     elif strategy.folds:
-        ranked = rank_configs(search[search["fold"].notna()])
+        ranked = rank_configs(search[search["fold"].notna()], folds=True)
     else:
         ranked = rank_configs(search[search["fold"].isna()])
     return None if ranked.empty else str(ranked.index[0])
@@ -146,32 +156,41 @@ def select(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> p
         if config is None:
             continue
         search = study[(study["phase"] == Phase.SEARCH) & (study["fold"].notna() == strategy.folds)]
-        ranked = rank_configs(search, score="test_ua" if strategy is ORACLE else "score")
+        ranked = rank_configs(search, score="test_ua" if strategy is ORACLE else "score", folds=strategy.folds)
         evaluated = evaluated_trials(study, ORACLE if strategy is ORACLE else strategy, config)
         row = {"method": method, "holdout": holdout, "selection": strategy.name, "config": config,
                "seeds": int(evaluated["seed"].nunique()), "configs_tried": int(search["config"].nunique()),
                "score_mean": float(ranked.loc[config, "mean"]) if config in ranked.index else math.nan,
                "test_ua_mean": float(evaluated["test_ua"].mean()), "test_ua_std": _std(evaluated["test_ua"])}
         row.update({f"{c}_mean": float(evaluated[c].mean()) for c in extra})
+        if Param.NORMALIZATION in study:
+            row[Param.NORMALIZATION] = study.loc[study["config"] == config, Param.NORMALIZATION].iloc[0]
         rows.append(row)
-    columns = ["method", "holdout", "selection", "config", "seeds", "configs_tried", "score_mean", "test_ua_mean",
+    labels = ["config", *([Param.NORMALIZATION] if Param.NORMALIZATION in trials else [])]
+    columns = ["method", "holdout", "selection", *labels, "seeds", "configs_tried", "score_mean", "test_ua_mean",
                "test_ua_std", *(f"{c}_mean" for c in extra)]
     return pd.DataFrame(rows, columns=columns)
 
 
 def format_summary(summary: pd.DataFrame, seeds: int | None = None) -> str:
-    """Held-out corpus x method table of mean ± std test UA (%) with an Avg column.
+    """Held-out corpus x method table of mean ± std test UA (%) with an Avg column (no ± for one seed).
 
     A cell whose configuration finished fewer than ``seeds`` seeds (default: the most any cell has)
-    says so: ``(n=2)``. Test-only corpora get their own columns (``<corpus> (test)``).
+    says so: ``(n=2)``; the selected normalisation follows in brackets (``[corpus]``) unless every
+    cell's is the paper's ``global``. Test-only corpora get their own columns (``<corpus> (test)``).
     """
     if summary.empty:
         return "(no finished trials)"
     seeds = summary["seeds"].max() if seeds is None else seeds
     has_holdout = summary["holdout"] != "-"
+    # The selected normalisation beside each cell, when the search had a choice of them.
+    norms = summary[Param.NORMALIZATION] if Param.NORMALIZATION in summary else pd.Series([""] * len(summary))
+    shown = norms.nunique() > 1 or (len(norms) and norms.iloc[0] not in ("", "global"))
     cell = summary.assign(text=[
-        (f"{100 * m:.1f} ± {100 * s:.1f}" if not math.isnan(m) else "–") + ("" if n == seeds else f" (n={n})")
-        for m, s, n in zip(summary["test_ua_mean"], summary["test_ua_std"], summary["seeds"], strict=True)
+        (f"{100 * m:.1f}" + ("" if math.isnan(s) else f" ± {100 * s:.1f}") if not math.isnan(m) else "–")
+        + ("" if n == seeds else f" (n={n})") + (f" [{norm}]" if shown else "")
+        for m, s, n, norm in zip(summary["test_ua_mean"], summary["test_ua_std"], summary["seeds"], norms,
+                                 strict=True)
     ])
     parts = []
     if has_holdout.any():

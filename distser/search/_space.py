@@ -8,8 +8,10 @@ settings of :data:`~distser.search._config.TRAINING_SPACE` when ``study.tune`` n
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
+import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from distser.learning import HYPERPARAMETERS, parse_method
@@ -74,3 +76,43 @@ def grid_points(method: str, study: StudyConfig) -> list[dict[str, Any]]:
     dims = [hp for hp in parse_method(method).hyperparameters if hp.grid and hp.name not in study.params]
     return [dict(zip([hp.name for hp in dims], values, strict=True))
             for values in itertools.product(*(hp.grid for hp in dims))]
+
+
+def space_size(space: dict[str, BaseDistribution]) -> float:
+    """How many configurations ``space`` holds (``math.inf`` with a continuous dimension).
+
+    Example:
+        >>> space_size({"a": CategoricalDistribution(("x", "y")), "b": IntDistribution(1, 5, step=2)})
+        6
+    """
+    size = 1
+    for distribution in space.values():
+        points = _points(distribution)
+        if points is None:
+            return math.inf
+        size *= points
+    return size
+
+
+def random_point(space: dict[str, BaseDistribution], rng: np.random.Generator) -> dict[str, Any]:
+    """A configuration of ``space`` drawn uniformly (log-uniformly for a continuous log dimension)."""
+    point: dict[str, Any] = {}
+    for name, distribution in space.items():
+        if isinstance(distribution, CategoricalDistribution):
+            point[name] = distribution.choices[int(rng.integers(len(distribution.choices)))]
+        elif _points(distribution) is not None:  # an integer or stepped float range
+            value = distribution.low + distribution.step * int(rng.integers(_points(distribution)))
+            point[name] = int(value) if isinstance(distribution, IntDistribution) else float(value)
+        elif distribution.log:
+            point[name] = float(np.exp(rng.uniform(np.log(distribution.low), np.log(distribution.high))))
+        else:
+            point[name] = float(rng.uniform(distribution.low, distribution.high))
+    return point
+
+
+def _points(distribution: BaseDistribution) -> int | None:
+    if isinstance(distribution, CategoricalDistribution):
+        return len(distribution.choices)
+    if isinstance(distribution, IntDistribution | FloatDistribution) and distribution.step is not None:
+        return int(round((distribution.high - distribution.low) / distribution.step)) + 1
+    return None

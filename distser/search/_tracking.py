@@ -76,7 +76,8 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
     """A trial's MLflow params: who it is, every hyperparameter of its method, the searched training values."""
     params = {Param.METHOD: config["method"], Param.HOLDOUT: config["holdout"], Param.PLAN: config["plan"],
               Param.SEED: str(config["seed"]), Param.FOLD: display(config["fold"]), Param.CONFIG: config["config"],
-              Param.SELECTION: config["selection"], "phase": config["phase"]}
+              Param.SELECTION: config["selection"], "phase": config["phase"],
+              Param.NORMALIZATION: config["training"].get(Param.NORMALIZATION, "global")}
     params.update({name: display(value) for name, value in config["params"].items()})
     params.update({name: display(value) for name, value in config["searched"].items() if name not in params})
     return params

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from distser.define import File, Metric
+from distser.define import File, Metric, Param
 from distser.learning import (
     EpochRecord,
     MethodParams,
@@ -191,7 +191,8 @@ def run_trial(config: dict[str, Any], data: SharedData) -> None:
             tune.report({**finished, "node_id": _node_id()}, checkpoint=tune.Checkpoint.from_directory(restored))
             return
         try:
-            trainer = Trainer(data.task(config["plan"]), train_config(config))
+            task = data.task(config["plan"], normalization=config["training"].get(Param.NORMALIZATION, "global"))
+            trainer = Trainer(task, train_config(config))
             result = trainer.fit([_ReportEveryEpoch(float(config["training"]["checkpoint_seconds"]))],
                                  resume_from=resume_from)
         except (NonFiniteLoss, ValueError) as error:

@@ -12,7 +12,7 @@ import pytest
 from distser.features import Extractor, FeatureStore, write_synthetic
 from distser.inference import main
 
-COLUMNS = ["path", "emotion", "p_neutral", "p_happy", "p_sad", "p_angry", "error"]
+COLUMNS = ["path", "emotion", "p_neutral", "p_happy", "p_sad", "p_angry", "statistics", "error"]
 
 
 def _run(capsys, *argv):

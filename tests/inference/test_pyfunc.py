@@ -16,7 +16,7 @@ from distser.features import Extractor
 from distser.inference import ModelNotFoundError, load_predictor, log_model
 from distser.inference._predictor import tracking_uri_set
 
-OUTPUT_COLUMNS = ["emotion", "p_neutral", "p_happy", "p_sad", "p_angry", "error"]
+OUTPUT_COLUMNS = ["emotion", "p_neutral", "p_happy", "p_sad", "p_angry", "statistics", "error"]
 
 
 def _pyfunc(uri: str, tracking_uri: str):
@@ -39,7 +39,7 @@ def test_registered_version_has_tags_signature_and_example(registry):
     assert "held-out corpus emodb" in version.description
     model = _pyfunc(f"models:/{registry.name}/1", registry.uri)
     inputs = model.metadata.get_input_schema()
-    assert inputs.input_names() == ["path", "audio_base64"] and not any(c.required for c in inputs.inputs)
+    assert inputs.input_names() == ["path", "audio_base64", "speaker"] and not any(c.required for c in inputs.inputs)
     assert model.metadata.get_output_schema().input_names() == OUTPUT_COLUMNS
     # the example a user copies (a base64 FLAC) is stored with the model, and nothing is pickled
     local = _download(f"models:/{registry.name}/1", registry.uri)

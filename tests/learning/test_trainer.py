@@ -223,6 +223,37 @@ def test_dro_updates_weights_every_step_from_corpus_losses(task):
     assert max(losses, key=losses.get) == max(result.corpus_weights, key=result.corpus_weights.get)
 
 
+def test_dro_weight_floor_changes_the_applied_weights_not_the_algorithm(task):
+    eta, floor = 0.5, 0.3
+    trainer = Trainer(task, _cfg(method="dro", params=MethodParams(dro_eta=eta, weight_floor=floor), max_epochs=2,
+                                 early_stopping=False))
+    seen = []
+    original = trainer._weighting.after_step
+
+    def spy(weights, losses):
+        seen.append(losses.clone())
+        return original(weights, losses)
+
+    trainer._weighting.after_step = spy
+    result = trainer.fit()
+    q, applied = torch.ones(3), []
+    for step, losses in enumerate(seen, start=1):  # the exponentiated-gradient updates of dro without a floor
+        q = q * torch.exp(eta * losses)
+        q = q / q.mean()
+        if step % trainer.steps_per_epoch == 0:
+            applied.append(((1 - floor) * q + floor).numpy())  # the floor only mixes what the loss uses
+    assert len(applied) == 2
+    for record, expected in zip(result.history, applied, strict=True):
+        got = np.array([record.corpus_weights[c] for c in task.corpora])
+        assert got == pytest.approx(expected, rel=1e-5) and got.min() >= floor
+
+
+def test_dro_with_a_full_floor_equals_ce(task):
+    ce = train(task, _cfg(method="ce", max_epochs=2))
+    dro = train(task, _cfg(method="dro", params=MethodParams(dro_eta=0.5, weight_floor=1.0), max_epochs=2))
+    _assert_same_run(replace(dro, method="ce"), ce)  # the loss uses the floored weights: all 1
+
+
 def test_dro_with_zero_step_size_equals_ce(task):
     ce = train(task, _cfg(method="ce", max_epochs=2))
     dro = train(task, _cfg(method="dro", params=MethodParams(dro_eta=0.0), max_epochs=2))

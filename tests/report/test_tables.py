@@ -228,3 +228,37 @@ def test_a_separate_sweep_draws_figure2_but_leaves_table2_alone(trials, tmp_path
 
 def test_markdown_table():
     assert markdown_table(pd.DataFrame({"a": [1.234]}), index=False) == "| a |\n| --- |\n| 1.23 |"
+
+
+def test_the_report_and_the_search_summary_agree_on_the_std_of_one_seed(trial_row, trial_table):
+    from distser.search import select
+
+    trials = trial_table([trial_row("ce", "emodb", 0, 0.41), trial_row("ce", "ravdess", 0, 0.5),
+                          trial_row("ce", "ravdess", 1, 0.52)])
+    report = table2(trials).set_index("holdout")
+    search = select(trials).set_index("holdout")
+    for holdout in ("emodb", "ravdess"):
+        np.testing.assert_allclose(report.loc[holdout, "std"], 100 * search.loc[holdout, "test_ua_std"])
+    assert np.isnan(report.loc["emodb", "std"])
+
+
+def test_normalisation_variants_are_rows_of_their_own_and_paired_with_their_own_ce(trial_row, trial_table, tmp_path):
+    """Searches that normalised otherwise label their methods (``ce [corpus]``): rows after the method, paired
+    against ce (the paper's) and against the same normalisation's ce; the selected table names each one's."""
+    rows = []
+    for holdout, shift in (("emodb", 0.0), ("ravdess", 0.1)):
+        for seed in range(3):
+            for method, norm, test in (("ce", "global", 0.40), ("ce [corpus]", "corpus", 0.50),
+                                       ("cww [corpus]", "corpus", 0.55)):
+                rows.append(trial_row(method, holdout, seed, test + shift + 0.01 * seed, normalization=norm,
+                                      search=norm, **{"final_weight/a": 1.0, "final_weight/b": 1.0}))
+    trials = trial_table(rows)
+    assert list(table2_wide(table2(trials)).index) == ["ce", "ce [corpus]", "cww [corpus]"]
+    assert set(selections(trials)["normalization"]) == {"global", "corpus"}
+    write_report(trials, tmp_path, resamples=200)
+    same = pd.read_csv(tmp_path / "paired_differences_same_normalisation.csv")
+    assert set(same["baseline"]) == {"ce [corpus]"} and set(same["method"]) == {"cww [corpus]"}
+    avg = same[(same["holdout"] == "Avg") & (same["target"] == same["target"].iloc[0])]
+    assert avg["mean_diff"].iloc[0] == pytest.approx(5.0)  # cww [corpus] - ce [corpus], in UA points
+    text = (tmp_path / "README.md").read_text()
+    assert "Paired differences against ce [corpus]" in text and "| normalisation |" in text.replace("  ", " ")

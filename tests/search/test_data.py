@@ -143,6 +143,7 @@ def test_a_re_extracted_corpus_is_planned_normalised_and_tested_once_with_its_la
     # The normaliser sees each training utterance once, with its latest features: as FeatureStore.load does.
     loaded, matrix = store.load()
     rows = loaded.reset_index().set_index("utterance_id").loc[np.concatenate(list(plan.train.values())), "index"]
-    np.testing.assert_allclose(crema.normalizer.mean, matrix[rows].astype(np.float64).mean(axis=0), rtol=1e-5)
+    expected = matrix[rows].astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(crema.normalizers["global"].mean, expected, rtol=1e-5)
     again = loco(data.manifest, "crema-d")
     assert len(again.test) == (frame["label"].notna()).sum()  # tested once

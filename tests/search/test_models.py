@@ -67,3 +67,35 @@ def test_after_the_readme_search_predict_prints_emotions_of_real_clips(finished_
     assert [Path(r["path"]).name for r in rows] == [c.name for c in clips]
     assert all(r["emotion"] in ("neutral", "happy", "sad", "angry") and not r["error"] for r in rows)
     assert all(clip.name in done.stdout for clip in clips)  # printed too
+
+
+def test_a_model_trained_per_corpus_adapts_to_the_held_out_corpus_audio_as_the_search_did(
+        real_store, shared_corpora, tmp_path, subprocess_env, search_cli):
+    """distser predict --adapt corpus (the model's default) on the held-out corpus's audio: the logged UA."""
+    store, _, _ = real_store
+    config, locations, summary = search_cli([
+        "--method", "ce", "--mode", "paper", "--normalization", "corpus", "--store", str(store.root),
+        "--train-corpora", "emodb,savee,ravdess", "--holdout", "emodb", "--seeds", "1", "--max-epochs", "8",
+        "--storage", str(tmp_path / "runs"), "--name", "real-corpus", "--checkpoint-seconds", "0"])
+    client = MlflowClient(locations.tracking_uri)
+    version = client.search_model_versions(f"name = '{model_name('ce')}'")[0]
+    assert version.tags["normalization"] == "corpus"
+    logged = client.get_run(version.run_id).data.metrics["test_ua"]
+
+    env = dict(subprocess_env, MLFLOW_TRACKING_URI=locations.tracking_uri)
+    uri = f"models:/{model_name('ce')}/{version.version}"
+    emodb = load_corpus("emodb", shared_corpora / "emodb").set_index("path")
+    classes = ["neutral", "happy", "sad", "angry"]
+    uas = {}
+    for adapt in ("corpus", "none"):
+        out = tmp_path / f"emodb-{adapt}.csv"
+        done = subprocess.run([*DISTSER, "predict", "--model", uri, "--adapt", adapt, str(shared_corpora / "emodb"),
+                               "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        rows = _rows(out)
+        assert {r["statistics"] for r in rows} == {"training" if adapt == "none" else "corpus"}
+        truth = np.array([classes.index(emodb.loc[str(Path(r["path"]).resolve()), "label"]) for r in rows])
+        uas[adapt] = unweighted_accuracy(truth, np.array([classes.index(r["emotion"]) for r in rows]))
+    # The clips' own statistics, as the search normalised its held-out corpus: the UA it logged.
+    assert uas["corpus"] == pytest.approx(logged, abs=1e-9)
+    assert uas["none"] != pytest.approx(logged, abs=1e-9)  # the training statistics are another normalisation

@@ -8,7 +8,7 @@ import pickle
 import optuna
 import pandas as pd
 import pytest
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from ray.tune.search import Searcher
 
 from distser.search._scheduler import PerStudyASHA
@@ -232,3 +232,117 @@ def test_asha_never_cuts_a_trial_at_its_last_epoch():
     last = {"epoch": 3, "best_mean_valid_ua": 0.1, "last": True}
     assert scheduler.on_trial_result(None, bad, last) == "CONTINUE"
     assert scheduler.on_trial_result(None, bad, {**last, "last": False}) == "STOP"
+
+
+class _Trial:
+    """What the scheduler reads of a Tune trial."""
+
+    def __init__(self, trial_id, study, phase="search", fold=None):
+        self.trial_id, self.config = trial_id, {"study": study, "phase": phase, "fold": fold}
+
+
+def test_asha_never_races_fold_trials_of_different_held_back_corpora():
+    scheduler = PerStudyASHA({"x"}, max_epochs=10, grace_period=1, reduction_factor=2)
+    easy, hard, plain = _Trial("easy", "x", fold="b"), _Trial("hard", "x", fold="c"), _Trial("plain", "x")
+    for trial in (easy, hard, plain):
+        scheduler.on_trial_add(None, trial)
+    assert scheduler.on_trial_result(None, easy, {"epoch": 1, "best_mean_valid_ua": 0.9}) == "CONTINUE"
+    # without c the pool validates lower: its trial is not comparable with one without b, and it is not cut
+    assert scheduler.on_trial_result(None, hard, {"epoch": 1, "best_mean_valid_ua": 0.1}) == "CONTINUE"
+    assert not scheduler.stopped_by_asha("hard")
+    assert all(t not in scheduler._asha["x"]._trial_info for t in ("easy", "hard"))  # fold trials run to their end
+    assert "plain" in scheduler._asha["x"]._trial_info  # trials without a fold keep their ASHA
+
+
+def test_a_configuration_is_scored_only_when_every_held_back_corpus_has_a_score():
+    folds = {"b": "loco-a/without-b", "c": "loco-a/without-c"}
+    searcher = StudiesSearcher([_spec(selection="leave-one-train-corpus-out", folds=folds, samples=2)], search="s")
+    first = {}
+
+    def decide(trial_id, config):
+        if config["phase"] == "final":
+            return {"score": 0.5}
+        first.setdefault("config", config["config"])
+        if config["config"] == first["config"]:  # the first configuration: high without b, never scored without c
+            return {"score": 0.9, "cut": config["fold"] == "c"}
+        return {"score": 0.5}
+
+    order = _Loop(searcher).run(decide)
+    study = searcher.studies["cww--loco-a"]
+    told = {t.number: t for t in study.optuna.trials}
+    # Optuna learns nothing from the first configuration (no score without c), the second's mean
+    assert told[0].state == optuna.trial.TrialState.FAIL
+    assert told[1].value == pytest.approx(0.5)
+    second = next(c["config"] for _, c in order if c["config"] != first["config"])
+    assert study.selected == second  # the first never wins on the held-back corpora it has scores for
+
+
+def _proposals(searcher: StudiesSearcher) -> list[float]:
+    return [p.searched["lambda_w"] for p in searcher.studies["cww--loco-a"].proposals]
+
+
+@pytest.mark.parametrize("interrupt_after", [2, 4])
+def test_a_resumed_search_proposes_what_the_uninterrupted_one_would_have(tmp_path, interrupt_after):
+    def decide(trial_id, config):
+        return {"score": 1.0 - abs(config["params"]["lambda_w"] - 1.0) / 10}
+
+    spec = _spec(samples=6)
+    spec.first = {"lambda_w": 4.0}
+    uninterrupted = StudiesSearcher([spec], search="s", optuna_storage=f"sqlite:///{tmp_path}/a.db", sampler_seed=3)
+    _Loop(uninterrupted).run(decide)
+
+    searcher = StudiesSearcher([spec], search="s", optuna_storage=f"sqlite:///{tmp_path}/b.db", sampler_seed=3)
+    loop = _Loop(searcher)
+    while len(_proposals(searcher)) < interrupt_after or searcher.studies["cww--loco-a"].queue:
+        trial_id, config = loop.ask()
+        loop.finish(trial_id, **decide(trial_id, config))
+    searcher.save(str(tmp_path / "searcher.pkl"))  # Ctrl+C; then the driver starts again and Tune restores
+    loop.searcher = StudiesSearcher([], search="s")
+    loop.searcher.restore(str(tmp_path / "searcher.pkl"))
+    loop.run(decide)
+
+    assert _proposals(loop.searcher) == _proposals(uninterrupted)
+    assert len(set(_proposals(uninterrupted))) == 6
+    values = [t.params["lambda_w"] for t in loop.searcher.studies["cww--loco-a"].optuna.trials]
+    assert values == _proposals(uninterrupted)  # Optuna's record of the resumed search: no draw made twice
+
+
+SIGNALS = ("train-ua", "valid-ua", "train-loss")
+SIGNAL_SCORE = {"train-ua": 0.7, "train-loss": 0.6, "valid-ua": 0.5}
+
+
+def _signal_spec(samples: int, choices=SIGNALS) -> StudySpec:
+    return StudySpec(id="cww--loco-a", method="cww", plan="loco-a", holdout="a", seeds=[0, 1],
+                     params={"lambda_w": 4.0, "cww_signal": "train-ua"}, training=TRAINING, selection="train-domain",
+                     space={"cww_signal": CategoricalDistribution(choices)}, samples=samples, eval_seeds=[0, 1, 2])
+
+
+def test_a_repeated_proposal_is_not_trained_again_and_its_configuration_keeps_its_own_trials(tmp_path):
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    ahead = optuna.create_study(study_name="s/cww--loco-a", storage=storage, direction="maximize")
+    for _ in range(2):  # Optuna proposes the same configuration twice, the worst of the three
+        ahead.enqueue_trial({"cww_signal": "valid-ua"})
+    searcher = StudiesSearcher([_signal_spec(samples=3)], search="s", optuna_storage=storage)
+    order = _Loop(searcher).run(lambda tid, c: {"score": SIGNAL_SCORE[c["params"]["cww_signal"]]})
+    search = [c for _, c in order if c["phase"] == "search"]
+    assert sorted(c["params"]["cww_signal"] for c in search) == sorted(SIGNALS * 2)  # 3 configurations x 2 seeds
+    study = searcher.studies["cww--loco-a"]
+    table = study.trial_table(searcher.members)
+    assert table[table["phase"] == "search"].groupby("config").size().tolist() == [2, 2, 2]
+    assert '"train-ua"' in study.selected  # by its score, not by a doubled count of trials
+    finals = [(c["params"]["cww_signal"], c["seed"]) for _, c in order if c["phase"] == "final"]
+    assert finals == [("train-ua", 2)]  # the seeds it trained are not trained again
+    # Optuna is told the repeat's score as the configuration's: it learns the same as from the first
+    told = [(t.params["cww_signal"], t.value) for t in study.optuna.trials]
+    assert told[:2] == [("valid-ua", 0.5), ("valid-ua", 0.5)]
+    assert all(value == SIGNAL_SCORE[signal] for signal, value in told)  # each repeat too, none left running
+
+
+def test_a_finite_space_is_searched_at_most_once_per_point():
+    searcher = StudiesSearcher([_signal_spec(samples=5, choices=SIGNALS[:2])], search="s")
+    order = _Loop(searcher).run(lambda tid, c: {"score": SIGNAL_SCORE[c["params"]["cww_signal"]]})
+    search = [c for _, c in order if c["phase"] == "search"]
+    assert sorted((c["params"]["cww_signal"], c["seed"]) for c in search) == [
+        ("train-ua", 0), ("train-ua", 1), ("valid-ua", 0), ("valid-ua", 1)]
+    assert searcher.studies["cww--loco-a"].spec.configurations == 2
+    assert searcher.planned_trials == 2 * 2 + 1  # and seed 2 of the selected one

@@ -220,7 +220,15 @@ class CorpusWeighting(Component):
     per_step: ClassVar[bool] = False
 
     def after_step(self, weights: Tensor, corpus_losses: Tensor) -> Tensor:
-        """Weights for this step's loss, from the previous ones and this step's per-corpus losses."""
+        """The rule's weights after this step, from its previous ones and this step's per-corpus losses."""
+        return weights
+
+    def applied(self, weights: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """The weights the loss uses, from the rule's own (identity by default).
+
+        A rule that carries its weights from update to update (``dro``) mixes them here, so that what
+        only shapes the loss (a floor) never enters the state its next update starts from.
+        """
         return weights
 
     def after_epoch(self, weights: np.ndarray, signals: EpochSignals) -> np.ndarray:

@@ -13,8 +13,9 @@ class GroupDRO(CorpusWeighting):
     """Online group DRO with the training corpora as groups (Sagawa et al., Algorithm 1).
 
     Every step, before the model update, ``q_d <- q_d · exp(η · L_d)`` with ``L_d`` corpus d's eq. (1)
-    loss on this step's minibatch, renormalised to mean 1 (eq. 2's scale), then optionally mixed with
-    equal weights (``weight_floor``). The step's loss uses the updated weights. Unlike ``cww`` the
+    loss on this step's minibatch, renormalised to mean 1 (eq. 2's scale). The step's loss uses the
+    updated weights, optionally mixed with equal weights (``weight_floor``); the next update starts
+    from ``q`` itself, so the floor changes what the loss sees, never the algorithm. Unlike ``cww`` the
     weights accumulate the losses of every step instead of being recomputed from one epoch's UAs.
     """
 
@@ -31,4 +32,7 @@ class GroupDRO(CorpusWeighting):
 
     def after_step(self, weights: Tensor, corpus_losses: Tensor) -> Tensor:
         q = weights * torch.exp(self.params.dro_eta * corpus_losses)
-        return mix_with_uniform(q / q.mean(), self.params.weight_floor)
+        return q / q.mean()
+
+    def applied(self, weights):  # Tensor (every step) or array (the record): the floor, see the class docstring
+        return mix_with_uniform(weights, self.params.weight_floor)

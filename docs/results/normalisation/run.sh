@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The normalisation study behind docs/results/normalisation: the searches, then one report over all of them.
+# Run from the repository root after extracting the public features and EMOVO into $STORE:
+#   distser extract --store $STORE --corpus ravdess=... --corpus tess=... --corpus savee=... --corpus emodb=... \
+#       --corpus librispeech=... --corpus csv=../shared/corpora/emovo/manifest.csv
+# Prints the wall time of each step; MLflow records the commit each search ran on (mlflow.source.git.commit).
+set -euo pipefail
+DISTSER=${DISTSER:-.venv/bin/distser}
+STORE=${STORE:-features}
+RUNS=${RUNS:-runs}
+HERE=docs/results/normalisation
+step() { local t=$(date +%s); "$@"; echo "== $(( $(date +%s) - t )) s: $*"; }
+for norm in global corpus speaker; do
+    step "$DISTSER" search --config "$HERE/ce-fixed.toml" --name "norm-ce-$norm" --normalization "$norm" \
+        --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
+done
+step "$DISTSER" search --config "$HERE/searched.toml" --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
+step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search norm-ce-speaker \
+    --search norm-searched --storage "$RUNS" --out "$HERE/report" \
+    --title "Normalisation and target adaptation: public corpora, LOCO, EMOVO tested only"
