@@ -15,10 +15,11 @@ from distser._lazy import lazy_exports
 # Public names -> their modules, imported on first use so that `--help` stays fast (distser._lazy).
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "._audio": ("FEATURE_SETS", "ExtractionError", "Extractor", "content_hash", "read_audio",),
-    "._extract": ("ExtractReport", "extract",),
+    "._extract": ("ExtractReport", "extract", "extract_batches",),
     "._ssl": ("SSLEmbedder", "extract_ssl",),
     "._ssl_identity": ("SSLIdentity",),
-    "._store": ("FeatureStore", "ShardError", "check_finite", "read_shard", "shard_table", "write_table_atomic",),
+    "._store": ("FeatureStore", "ShardError", "check_finite", "latest", "read_shard", "shard_table", "split_features",
+                 "write_table_atomic",),
     "._synthetic": ("PAPER_CORPORA", "synthetic_corpora", "synthetic_manifest_and_features", "write_synthetic",),
     "._normalization": ("ADAPTS", "MIN_ADAPT_CLIPS", "Normalization", "PlanParts", "fit_normalizer",
                         "normalization_names", "normalize_target", "statistics",),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +72,40 @@ def _duration(path: str) -> float:
     return info.frames / info.samplerate
 
 
+def extract_batches(files: pd.DataFrame, feature_set: str, *, num_workers: int | None = None,
+                    batch_size: int = 16) -> Iterator[dict[str, np.ndarray]]:
+    """openSMILE functionals of ``files`` (columns ``utterance_id``, ``path``) on a Ray Data actor pool.
+
+    Yields batches as they finish (not in ``files``' order): ``utterance_id``, ``features`` (float32, a NaN
+    row where the file failed), ``error`` (``""`` where it worked, else why) and ``duration`` (seconds).
+    ``num_workers`` actors (default: one per CPU of the running Ray, or of this machine for the one Ray
+    Data then starts), each with one openSMILE instance. Nothing is stored: :func:`extract` writes
+    shards, prediction keeps arrays.
+    """
+    import ray
+
+    if num_workers is None:
+        num_workers = max(1, int(ray.available_resources().get("CPU", os.cpu_count() or 1))
+                          if ray.is_initialized() else os.cpu_count() or 1)
+    # One in-memory block per batch: no read or repartition tasks that would compete with the
+    # extraction actors for CPUs (they hold all of them, and Ray Data would stall).
+    # Callers show one progress bar, not Ray Data's blocks of operator progress every few seconds.
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    files = files[["utterance_id", "path"]]
+    dataset = ray.data.from_pandas([files.iloc[i:i + batch_size] for i in range(0, len(files), batch_size)])
+    results = dataset.map_batches(
+        _ExtractBatch,
+        fn_constructor_kwargs={"feature_set": feature_set},
+        batch_size=batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=num_workers),
+        num_cpus=1,
+    )
+    yield from results.iter_batches(batch_size=None, batch_format="numpy")
+
+
 def plan_extraction(manifest: pd.DataFrame, store: FeatureStore) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Split the manifest into files to extract and files already stored with the same content.
 
@@ -106,7 +140,8 @@ def extract(
 ) -> ExtractReport:
     """Extract openSMILE functionals for every manifest row not yet in the store at ``out``.
 
-    Files are spread over Ray Data workers (``num_workers`` actors; default: one per CPU).
+    Files are spread over Ray Data workers (:func:`extract_batches`; ``num_workers`` actors, default: one
+    per CPU).
     A file that cannot be read or processed is recorded in the failures table with its reason;
     the rest still land. Re-running skips files whose content is already stored.
 
@@ -115,8 +150,6 @@ def extract(
         >>> report = extract(load_corpus("emodb", "../shared/corpora/emodb"), "features")  # doctest: +SKIP
         >>> print(report.summary())  # doctest: +SKIP
     """
-    import ray
-
     check_feature_set(feature_set)
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
     store = FeatureStore(out, feature_set)
@@ -128,25 +161,7 @@ def extract(
     failed_rows = [failures]
     audio_seconds = 0.0
     if len(todo):
-        if num_workers is None:
-            num_workers = max(1, int(ray.available_resources().get("CPU", os.cpu_count() or 1))
-                              if ray.is_initialized() else os.cpu_count() or 1)
-        # One in-memory block per batch: no read or repartition tasks that would compete with the
-        # extraction actors for CPUs (they hold all of them, and Ray Data would stall).
-        # One progress bar (below), not Ray Data's blocks of operator progress every few seconds.
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
-        files = todo[["utterance_id", "path"]]
-        dataset = ray.data.from_pandas([files.iloc[i:i + batch_size] for i in range(0, len(files), batch_size)])
-        results = dataset.map_batches(
-            _ExtractBatch,
-            fn_constructor_kwargs={"feature_set": feature_set},
-            batch_size=batch_size,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=num_workers),
-            num_cpus=1,
-        )
+        batches = extract_batches(todo, feature_set, num_workers=num_workers, batch_size=batch_size)
         by_id = todo.set_index("utterance_id")
         stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
         pending: dict[str, list[tuple[pd.DataFrame, np.ndarray]]] = {}
@@ -160,7 +175,7 @@ def extract(
 
         failed = 0
         bar = tqdm(total=len(todo), unit="file", desc="extracting", disable=None, file=sys.stderr)
-        for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in batches:
             ids = pd.Index(batch["utterance_id"])
             rows = by_id.loc[ids].reset_index()
             ok = batch["error"] == ""

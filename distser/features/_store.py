@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -35,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from distser.corpora._schema import MANIFEST_COLUMNS
+from distser.corpora import MANIFEST_COLUMNS
+from distser.files import atomic_write
 
 from ._audio import FEATURE_SETS, check_feature_set
 from ._ssl_identity import identity_metadata, is_ssl_feature_set, stored_dim
@@ -168,21 +167,13 @@ def write_table_atomic(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` through a temporary file in the same folder and a rename.
 
     The file gets Parquet page checksums and a seal (row count + per-column content digests) that
-    :func:`read_shard` verifies. The temporary name is created by the writer itself, so the file's
-    permissions follow the umask like any other file (a shared store stays readable to the group).
+    :func:`read_shard` verifies. See :func:`~distser.files.atomic_write` (the file's permissions follow
+    the umask, so a shared store stays readable to the group).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     metadata = {**(table.schema.metadata or {}), SEAL_KEY.encode(): json.dumps(_seal(table)).encode()}
-    try:
-        pq.write_table(table.replace_schema_metadata(metadata), temporary, write_page_checksum=True)
-        with open(temporary, "rb") as written:  # on disk before the rename makes it visible
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as stream:
+        pq.write_table(table.replace_schema_metadata(metadata), stream, write_page_checksum=True)
     return path
 
 
@@ -264,9 +255,18 @@ def _verified_read(file: pq.ParquetFile, path: Path, columns: Sequence[str] | No
 
 
 # -- rows -> arrays ----------------------------------------------------------------------------------
+def latest(utterance_ids: Sequence[str] | np.ndarray | pd.Series) -> np.ndarray:
+    """Which rows are the utterances (a mask): the last row of each id, rows in shard order.
+
+    The one rule of the store: a later shard supersedes an earlier one (re-extraction of changed audio,
+    or a ``compact`` interrupted between writing its shards and deleting the old ones).
+    """
+    return ~pd.Series(utterance_ids).duplicated(keep="last").to_numpy()
+
+
 def latest_rows(table: pa.Table) -> pa.Table:
-    """Keep the last row of each utterance: later shards supersede earlier ones (re-extraction)."""
-    keep = ~table.column("utterance_id").to_pandas().duplicated(keep="last").to_numpy()
+    """Keep the :func:`latest` row of each utterance."""
+    keep = latest(table.column("utterance_id").to_pandas())
     return table if keep.all() else table.filter(pa.array(keep))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from distser.arrays import EMOTIONS
-from distser.corpora._schema import make_manifest
+from distser.corpora import make_manifest
 
 from ._store import SHARD_ROWS, FeatureStore, shard_table
 

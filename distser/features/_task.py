@@ -16,7 +16,7 @@ from distser.arrays import EMOTIONS, UNLABELED, FeatureTable, GroupNormalizer, I
 from distser.protocols import SplitPlan
 
 from ._normalization import GLOBAL, Normalization, PlanParts, fit_normalizer
-from ._store import FeatureStore
+from ._store import FeatureStore, latest
 
 VOTE_COLUMNS = [f"vote_{emotion}" for emotion in EMOTIONS]
 
@@ -72,11 +72,11 @@ class TaskLoader:
     def _set(self, manifest: pd.DataFrame, table: FeatureTable) -> None:
         if len(manifest) != len(table):
             raise ValueError(f"{len(manifest)} manifest rows for {len(table)} feature rows")
-        # An utterance stored twice (re-extracted) is the row that comes last: later shards supersede
-        # earlier ones. The table keeps every row; plans only ever point at the latest.
-        latest = ~manifest["utterance_id"].duplicated(keep="last").to_numpy()
-        self.manifest, self.table = manifest[latest].reset_index(drop=True), table
-        self._positions = np.flatnonzero(latest).astype(np.int64)
+        # An utterance stored twice (re-extracted) is the store's latest row of it. The table keeps every
+        # row; the manifest, and so the plans, hold each utterance once, pointing at the latest.
+        keep = latest(manifest["utterance_id"])
+        self.manifest, self.table = manifest[keep].reset_index(drop=True), table
+        self._positions = np.flatnonzero(keep).astype(np.int64)
         self._rows = pd.Index(self.manifest["utterance_id"])
         self._speakers: np.ndarray | None = None
 

@@ -23,9 +23,6 @@ normalisations) read as ``global``.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +34,7 @@ from torch import nn
 
 from distser.arrays import EMOTIONS, GroupNormalizer, Normalizer
 from distser.features import ADAPTS, MIN_ADAPT_CLIPS, Normalization
+from distser.files import atomic_write
 
 from ._errors import BundleError
 
@@ -289,18 +287,8 @@ class ModelBundle:
     def save(self, path: str | Path) -> Path:
         """Write the bundle to ``path`` atomically (temporary file in the same folder, then a rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as stream:
-                torch.save(self.to_payload(), stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path) as stream:
+            torch.save(self.to_payload(), stream)
         return path
 
     @classmethod

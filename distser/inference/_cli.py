@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pandas as pd
 
 from distser.define import ModelTag
 from distser.features import ADAPTS
+from distser.files import atomic_write
 
 from ._errors import BundleError, ModelNotFoundError
 from ._predictor import ERROR, PATH, Predictor, load_predictor
@@ -279,16 +278,8 @@ def output_path(given: str) -> Path:
 
 def _write_csv_atomic(table: pd.DataFrame, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes it 0600; the CSV is as readable as any file written
-        with os.fdopen(handle, "w", newline="") as stream:
-            table.to_csv(stream, index=False, float_format="%.6f")
-        os.replace(temporary, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    with atomic_write(out, "w", newline="") as stream:
+        table.to_csv(stream, index=False, float_format="%.6f")
     return out
 
 

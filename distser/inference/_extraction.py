@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distser.features import FEATURE_SETS, ExtractionError, Extractor
+from distser.features import FEATURE_SETS, ExtractionError, Extractor, extract_batches
 
 #: Above this many files, :func:`extract_features` uses Ray Data unless told otherwise.
 RAY_THRESHOLD = 200
@@ -50,37 +50,22 @@ def extract_local(paths: Sequence[str], extractor: Extractor, *,
 
 def extract_ray(paths: Sequence[str], feature_set: str, *, num_workers: int | None = None, batch_size: int = 16,
                 progress: bool = False) -> tuple[np.ndarray, list[str]]:
-    """Features of ``paths`` on a Ray Data actor pool (the feature store's batch extractor).
+    """Features of ``paths`` on a Ray Data actor pool (:func:`distser.features.extract_batches`).
 
     Uses the running Ray instance, or starts a local one (``RAY_ADDRESS`` is honoured).
     """
     import pandas as pd
     import ray
 
-    from distser.features._extract import _ExtractBatch
-
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False, configure_logging=False)
-    if num_workers is None:
-        num_workers = max(1, int(ray.available_resources().get("CPU", os.cpu_count() or 1)))
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # ours counts files; Ray Data's would interleave with it
     files = pd.DataFrame({"utterance_id": [str(i) for i in range(len(paths))], "path": [str(p) for p in paths]})
-    # One in-memory block per batch, as distser.features.extract does: no read tasks competing for CPUs.
-    dataset = ray.data.from_pandas([files.iloc[i:i + batch_size] for i in range(0, len(files), batch_size)])
-    results = dataset.map_batches(
-        _ExtractBatch,
-        fn_constructor_kwargs={"feature_set": feature_set},
-        batch_size=batch_size,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=num_workers),
-        num_cpus=1,
-    )
+    batches = extract_batches(files, feature_set, num_workers=num_workers, batch_size=batch_size)
     dim = FEATURE_SETS[feature_set]
     features = np.full((len(paths), dim), np.nan, dtype=np.float32)
     errors = [""] * len(paths)
     with _progress(len(paths), progress) as bar:
-        for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in batches:
             rows = batch["utterance_id"].astype(np.int64)
             ok = batch["error"] == ""
             features[rows[ok]] = batch["features"][ok]

@@ -32,6 +32,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ),
     ".methods": (
         "ALIASES", "COMPONENTS", "HYPERPARAMETERS", "REGISTRY", "TABLE2_METHODS", "Hyperparameter", "Method",
-        "MethodParams", "components_help", "one_corpus_warning", "parse_method",
+        "MethodParams", "components_help", "method_order", "one_corpus_warning", "parse_method",
     ),
 })

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -19,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 from torch.nn import functional as F
+
+from distser.files import atomic_write
 
 from ..arrays import EMOTIONS, GroupNormalizer, IndexedTask, Task, index_task
 from ._data import check_task
@@ -709,20 +709,10 @@ class Trainer:
         }
 
     def save_checkpoint(self, path: str | Path) -> Path:
-        """Write everything needed to resume to ``path``, atomically (temp file + ``os.replace``)."""
+        """Write everything needed to resume to ``path``, whole or not at all (:func:`~distser.files.atomic_write`)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(self._checkpoint(), f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path) as stream:
+            torch.save(self._checkpoint(), stream)
         return path
 
     def load_checkpoint(self, path: str | Path) -> None:

@@ -69,17 +69,40 @@ def _corpus_rows(manifest: pd.DataFrame, corpus: str) -> pd.DataFrame:
 def _ids(rows: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
     # In id order, not the store's row order: extraction writes rows in the order its parallel tasks
     # finish, and minibatches follow the plan, so a seed gives the same training from any extraction.
-    return np.sort(rows.loc[mask, "utterance_id"].to_numpy(dtype=object))
+    # Each id once: a manifest read from every shard of a store may hold an utterance stored twice (the
+    # feature store's rows decide which features it has), and a plan must not train or test it twice.
+    return np.unique(rows.loc[mask, "utterance_id"].to_numpy(dtype=object))
 
 
-def _unlabeled(manifest: pd.DataFrame, corpus: str | None) -> np.ndarray:
+def _unlabeled(manifest: pd.DataFrame, corpus: str | None, *, training: list[str], holdout: str | None,
+               test_only: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Every row of the unlabeled corpus, which must be none of the corpora the plan trains or tests on.
+
+    Its labels are never read, but its audio enters every training step (pseudo-emotion labels, the
+    reconstruction term): a tested corpus there would be seen in training.
+    """
     if corpus is None:
         return np.array([], dtype=object)
+    role = _unlabeled_clash(corpus, training=training, holdout=holdout, test_only=test_only)
+    if role:
+        raise ValueError(f"unlabeled corpus {corpus!r} is also {role}: its audio would enter training")
     rows = manifest[manifest["corpus"] == corpus]
     if rows.empty:
         raise ValueError(f"unlabeled corpus {corpus!r} is not in the manifest "
                          f"(unlabeled corpora: {', '.join(unlabeled_corpora(manifest)) or 'none'})")
-    return np.sort(rows["utterance_id"].to_numpy(dtype=object))  # in id order, as _ids
+    return np.unique(rows["utterance_id"].to_numpy(dtype=object))  # in id order, each once, as _ids
+
+
+def _unlabeled_clash(unlabeled: str, *, training: list[str] | tuple[str, ...], holdout: str | None = None,
+                    test_only: list[str] | tuple[str, ...] = ()) -> str | None:
+    """What else ``unlabeled`` is in a plan (e.g. ``"the held-out corpus"``), or None if nothing."""
+    if unlabeled == holdout:
+        return "the held-out corpus"
+    if unlabeled in test_only:
+        return "a test-only corpus"
+    if unlabeled in training:
+        return "a training corpus"
+    return None
 
 
 def _test_ids(manifest: pd.DataFrame, corpus: str) -> np.ndarray:
@@ -141,7 +164,7 @@ def loco(
         test_corpus=holdout,
         test=_test_ids(manifest, holdout),
         unlabeled_corpus=unlabeled,
-        unlabeled=_unlabeled(manifest, unlabeled),
+        unlabeled=_unlabeled(manifest, unlabeled, training=corpora, holdout=holdout, test_only=test_only),
         test_only={c: _test_ids(manifest, c) for c in test_only},
     )
 
@@ -176,7 +199,7 @@ def pool(
         test_corpus=None,
         test=np.array([], dtype=object),
         unlabeled_corpus=unlabeled,
-        unlabeled=_unlabeled(manifest, unlabeled),
+        unlabeled=_unlabeled(manifest, unlabeled, training=train_corpora, holdout=None, test_only=test_only),
         test_only={c: _test_ids(manifest, c) for c in test_only},
     )
 
@@ -192,6 +215,7 @@ def within_corpus(manifest: pd.DataFrame, corpus: str, *, unlabeled: str | None 
         10
     """
     rows = _corpus_rows(manifest, corpus)
+    unlabeled_ids = _unlabeled(manifest, unlabeled, training=[corpus], holdout=corpus, test_only=test_only)
     plans = []
     for k, (train_mask, valid_mask, test_mask) in enumerate(rule_for(corpus).within(rows)):
         plans.append(SplitPlan(
@@ -201,14 +225,24 @@ def within_corpus(manifest: pd.DataFrame, corpus: str, *, unlabeled: str | None 
             test_corpus=corpus,
             test=_ids(rows, test_mask),
             unlabeled_corpus=unlabeled,
-            unlabeled=_unlabeled(manifest, unlabeled),
+            unlabeled=unlabeled_ids,
             test_only={c: _test_ids(manifest, c) for c in test_only},
         ))
     return plans
 
 
 def check_disjoint(plan: SplitPlan, manifest: pd.DataFrame) -> None:
-    """Raise if a speaker (TESS: a word) of one corpus appears in two of train/validation/test."""
+    """Raise if a speaker (TESS: a word) of one corpus appears in two of train/validation/test, or if the
+    unlabeled corpus (or any of its utterances) is also trained, validated or tested on."""
+    if plan.unlabeled_corpus is not None or len(plan.unlabeled):
+        role = _unlabeled_clash(plan.unlabeled_corpus or "", training=plan.corpora, holdout=plan.test_corpus,
+                               test_only=list(plan.test_only))
+        labelled = np.concatenate([np.asarray(ids, dtype=object) for part in (plan.train, plan.valid, plan.tests)
+                                   for ids in part.values()] or [np.array([], dtype=object)])
+        shared = np.intersect1d(np.asarray(plan.unlabeled, dtype=object), labelled)
+        if role or len(shared):
+            raise AssertionError(f"{plan.name}: unlabeled corpus {plan.unlabeled_corpus!r} is also "
+                                 f"{role or 'trained or tested on'} (utterances {list(shared[:3])})")
     by_id = manifest.set_index("utterance_id")
     for corpus in {*plan.corpora, *plan.tests}:
         column = group_column(corpus)

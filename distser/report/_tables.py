@@ -16,26 +16,27 @@ import numpy as np
 import pandas as pd
 
 from distser.define import Metric, Phase
-from distser.learning import TABLE2_METHODS, parse_method
-from distser.search import ORACLE, STRATEGIES, evaluated_trials, select
-from distser.search._selection import choose
+from distser.learning import method_order, parse_method
+from distser.search import ORACLE, STRATEGIES, choose, evaluated_trials, select
 
 from ._collect import WITHIN, base_method
 
 #: Views of a study's configurations: the study's own selection, or the oracle (an upper bound).
 VIEWS = ("selected", "oracle")
-#: Methods whose corpus weights move (besides any whose logged weights are not all 1).
-WEIGHTING = ("cww", "dro")
-#: Row order of Table 2: within-corpus bounds, the paper's rows, then the merged baseline (Fig. 2).
-ROW_ORDER = (*(f"{WITHIN}{m}" for m in TABLE2_METHODS), *TABLE2_METHODS, "merged")
 TEST_ONLY = " (test only)"
 
 
 def ordered(methods) -> list[str]:
-    """Methods in Table 2's order (the paper's rows first; others sorted after them), each method's
+    """Methods in Table 2's row order: the within-corpus bounds, then the out-of-corpus rows, each in the
+    method registry's order (:func:`distser.learning.method_order`: the paper's rows first), each method's
     normalisation variants (``ce [corpus]``) right after it."""
-    rank = {m: i for i, m in enumerate(ROW_ORDER)}
-    return sorted(set(methods), key=lambda m: (rank.get(base_method(m), len(rank)), base_method(m), m))
+    labels = set(methods)
+    bases = {base_method(m) for m in labels}
+    within = {b for b in bases if b.startswith(WITHIN)}
+    order = ([f"{WITHIN}{b}" for b in method_order(b.removeprefix(WITHIN) for b in within)]
+             + method_order(bases - within))
+    rank = {b: i for i, b in enumerate(order)}
+    return sorted(labels, key=lambda m: (rank[base_method(m)], m))
 
 
 def _std(values) -> float:
@@ -262,7 +263,8 @@ def oracle_wide(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def weighting_methods(trials: pd.DataFrame) -> list[str]:
-    """Methods whose corpus weights move: cww and dro variants, and any whose final weights are not all 1."""
+    """Methods whose corpus weights move: by their rule (:attr:`distser.learning.Method.moves_weights`: cww,
+    tcww, dro and any rule added to the registry), or any whose final weights are not all 1."""
     finals = [c for c in trials.columns if c.startswith(f"{Metric.FINAL_WEIGHT}/")]
     found = []
     for method, runs in trials.groupby("method"):
@@ -270,7 +272,7 @@ def weighting_methods(trials: pd.DataFrame) -> list[str]:
         named = False
         if not method.startswith(WITHIN):
             try:
-                named = any(name in parse_method(base_method(method)) for name in WEIGHTING)
+                named = parse_method(base_method(method)).moves_weights
             except ValueError:
                 named = False
         if moved or named:

@@ -18,6 +18,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ),
     "._prepare": ("Locations", "RunOptions", "locate", "prepare",),
     "._run": ("run_search",),
-    "._selection": ("ORACLE", "STRATEGIES", "config_key", "evaluated_trials", "format_summary", "select",),
+    "._selection": ("ORACLE", "STRATEGIES", "choose", "config_key", "evaluated_trials", "format_summary", "select",),
     "._space": ("grid_points", "method_params", "search_space",),
 })

@@ -15,8 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from distser.config import ConfigError
-from distser.features import FeatureStore
-from distser.features._audio import FEATURE_SETS
+from distser.features import FEATURE_SETS, FeatureStore
 
 from ._config import SearchConfig
 

@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="held-out corpus (repeatable; default: every corpus of the pool)")
     data.add_argument("--protocol", choices=PROTOCOLS,
                       help="loco (default), within-corpus folds, or pool (one model on the whole pool)")
-    data.add_argument("--unlabeled", help="unlabeled corpus for pseudo-emotion labels (default: the store's only one)")
+    data.add_argument("--unlabeled", help="unlabeled corpus for pseudo-emotion labels (default: the store's only "
+                                          "one); never a corpus the search trains or tests on")
     data.add_argument("--normalization", action="append", metavar="A,B",
                       help="how features are normalised: global (the paper's, default), corpus, speaker, each also "
                       "-robust (median/IQR); several values (comma list or repeated) make it a searched choice")

@@ -106,6 +106,20 @@ class DataConfig:
             raise ConfigError(f"held-out corpus {extra[0]!r} is not in data.train_corpora {self.train_corpora}")
         if self.protocol == "pool" and self.holdouts:
             raise ConfigError("data.holdouts does not apply to the pool protocol (nothing is held out)")
+        self.check_unlabeled(self.train_corpora)
+
+    def check_unlabeled(self, pool: list[str]) -> None:
+        """ConfigError if the unlabeled corpus is also trained or tested on: a test corpus, a held-out one, or
+        one of ``pool`` (the training corpora: LOCO holds each out in turn, leave-one-train-corpus-out holds
+        each back). Its labels are never read, but its audio enters every step of the unlabeled terms."""
+        if self.unlabeled is None:
+            return
+        role = ("a test corpus (--test-corpus)" if self.unlabeled in self.test_corpora
+                else "a held-out corpus (--holdout)" if self.unlabeled in self.holdouts
+                else f"a training corpus of the pool {sorted(pool)}" if self.unlabeled in pool else None)
+        if role:
+            raise ConfigError(f"--unlabeled {self.unlabeled!r} is also {role}: its audio would enter training; "
+                              "choose an unlabeled corpus that is neither trained nor tested on")
 
     @property
     def default_normalization(self) -> str:

@@ -22,8 +22,7 @@ import pyarrow as pa
 
 from distser.arrays import FeatureTable, GroupNormalizer, IndexedTask, Normalizer
 from distser.corpora import MANIFEST_COLUMNS
-from distser.features import FeatureStore, Normalization, TaskLoader, read_shard, table_of
-from distser.features._store import split_features
+from distser.features import FeatureStore, Normalization, TaskLoader, read_shard, split_features, table_of
 from distser.learning import release_freed_memory
 from distser.protocols import SplitPlan
 
@@ -132,4 +131,7 @@ def read_store(store: FeatureStore, corpora: list[str] | None = None) -> StoreIn
     blocks = [block for _, block in pending]
     manifest = pd.concat(frames, ignore_index=True)
     table = table_of(manifest, tuple(ray.get(blocks)))
-    return StoreInObjectStore(store, manifest, blocks, table, TaskLoader.from_table(manifest, table))
+    loader = TaskLoader.from_table(manifest, table)
+    # The blocks are whole shards, so the table keeps an utterance stored twice; the manifest (what plans
+    # are made of) holds it once, as FeatureStore.load does: its latest row.
+    return StoreInObjectStore(store, loader.manifest, blocks, table, loader)

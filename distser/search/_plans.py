@@ -63,6 +63,7 @@ def make_plans(config: SearchConfig, manifest: pd.DataFrame) -> Plans:
     candidates = unlabeled_corpora(manifest)
     if unlabeled is None and len(candidates) == 1:
         unlabeled = candidates[0]
+    data.check_unlabeled(corpora)  # the pool is known now (every labelled corpus by default)
     needs = [m for m in config.study.methods if parse_method(m).needs_unlabeled]
     if needs and unlabeled is None:
         raise ConfigError(f"method {needs[0]!r} needs an unlabeled corpus: pass --unlabeled "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from distser.features import FeatureStore
+from distser.features import FeatureStore, latest
 
 from ._config import SearchConfig
 from ._disk import check_free_space, concurrency, disk_estimate, model_bytes
@@ -44,7 +44,8 @@ def verified_manifest(store: FeatureStore, corpora: list[str] | None) -> pd.Data
     paths = [str(path) for path in store.shard_paths(corpora)]
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         frames = list(pool.map(lambda path: _read_block(path, store.dim)[0], paths))
-    return pd.concat(frames, ignore_index=True)
+    manifest = pd.concat(frames, ignore_index=True)
+    return manifest[latest(manifest["utterance_id"])].reset_index(drop=True)  # an utterance stored twice: its last
 
 
 def check_data(config: SearchConfig, locations) -> CheckedData:

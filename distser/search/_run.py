@@ -1,9 +1,9 @@
 """Running a search: Ray, the features into the object store, one Tune experiment, selection, MLflow, models.
 
-:func:`~distser.search._prepare.prepare` checks everything first; :func:`run_search` then starts Ray,
-reads the shards into the object store, makes the plans and studies (:mod:`._plans`), runs every study's
-trials in one Tune experiment, selects per study (:mod:`._selection`, :mod:`._results`), logs the summary
-and registers the selected models (:mod:`._models`).
+:func:`~distser.search._prepare.prepare` checks everything first; :func:`run_search` then makes the
+plans and studies from the store's manifest (:mod:`._plans`), starts Ray, reads the shards into the object
+store, runs every study's trials in one Tune experiment, selects per study (:mod:`._selection`,
+:mod:`._results`), logs the summary and registers the selected models (:mod:`._models`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ._config import SearchConfig
 from ._disk import DiskFull, disk_full_in, is_disk_full, watcher
 from ._lock import SearchLock
 from ._models import delete_checkpoints, register_models
-from ._plans import make_plans, plan_studies
+from ._plans import plan_studies
 from ._preflight import check_data, check_disk
 from ._prepare import Locations, RunOptions, flat, record_text
 from ._results import combine_folds, failed_studies, missing_trials, trial_table
@@ -69,7 +69,8 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
     # Everything that can fail before Ray starts does: no Ray, no MLflow database, no run for a bad store.
     checked = check_data(config, locations)
     check_disk(config, checked, locations.storage, _say)
-    store, needed = checked.store, checked.corpora
+    store, needed, plans = checked.store, checked.corpora, checked.plans
+    specs = plan_studies(config, plans)
     del checked
 
     tracker = Tracker(locations.tracking_uri, config.tracking.experiment, config.name, locations.artifact_location)
@@ -87,8 +88,6 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
         ray.init(address=address or "local", log_to_driver=options.verbose > 0, configure_logging=False,
                  logging_level=logging.WARNING, **({} if address else {"include_dashboard": False}))
     data = read_store(store, needed)
-    plans = make_plans(config, data.manifest)
-    specs = plan_studies(config, plans)
     shared = data.shared(plans.all, config.data.normalizations())
     del data, plans  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
     fingerprint = store.fingerprint()

@@ -11,7 +11,6 @@ filesystem (which Tune hands to its trials) and are kept out of the URIs of the 
 
 from __future__ import annotations
 
-import os
 import posixpath
 import uuid
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from distser.config import ConfigError
+from distser.files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -122,12 +122,8 @@ class Storage:
             with self.filesystem.open_output_stream(target) as stream:
                 stream.write(text.encode())
             return
-        temporary = f"{target}.{uuid.uuid4().hex}.tmp"
-        with open(temporary, "w") as stream:
+        with atomic_write(target, "w") as stream:
             stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
 
     def folders(self) -> list[str]:
         """Names of the folders directly under the root (empty if the root does not exist)."""

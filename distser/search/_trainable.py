@@ -24,6 +24,7 @@ import contextlib
 import gc
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -148,6 +149,39 @@ def restored_state(folder: Path | None) -> tuple[dict[str, Any] | None, Path | N
     return None, None
 
 
+#: Seconds a reused trial actor waits for the previous trial's thread to end (Tune's default: 2).
+THREAD_END_SECONDS = 120
+
+
+class TrialActor:
+    """Mixin of the trial's Tune trainable (the class Tune makes of :func:`run_trial`), for two of Tune's
+    failures that are no trial's fault:
+
+    - a checkpoint whose files are missing from storage is no checkpoint. A SIGKILL while a checkpoint is
+      uploaded (or before the deletion of a superseded one reaches Tune's saved state) leaves that state
+      naming a checkpoint folder that never arrived; Tune's ``Trainable.restore`` raises on every retry and
+      the trial ends FAILED. Instead it trains from the start, which gives the same result for its seed.
+      (A folder that arrived in part is :func:`restored_state`'s case.)
+    - a reused actor waits for the previous trial's thread to end (it does at its next report) for up to
+      :data:`THREAD_END_SECONDS`, not Tune's 2 s: on a busy machine the thread (freeing its memory after
+      its final report) may take longer, and Tune then ends the *next* trial in ERROR before it starts.
+    """
+
+    def reset_config(self, new_config):
+        os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", str(THREAD_END_SECONDS))  # read by Tune here
+        return super().reset_config(new_config)
+
+    def restore(self, checkpoint_path):  # Tune passes a _TrainingResult (checkpoint + its metrics)
+        from pyarrow.fs import FileType
+
+        checkpoint = getattr(checkpoint_path, "checkpoint", None)
+        if checkpoint is not None and checkpoint.filesystem.get_file_info(checkpoint.path).type == FileType.NotFound:
+            print(f"distser: checkpoint {checkpoint.path} is missing from storage (an upload cut short by a "
+                  "kill): training from the start", file=sys.stderr)
+            return None
+        return super().restore(checkpoint_path)
+
+
 def run_trial(config: dict[str, Any], data: SharedData) -> None:
     """Tune function trainable. ``data`` arrives through ``tune.with_parameters`` (object store).
 
@@ -224,3 +258,8 @@ def _run_trial(config: dict[str, Any], data: SharedData) -> None:
     del trainer, result
     gc.collect()
     release_freed_memory()
+
+
+# Tune builds the trial's trainable class from the function, with these mixins first (kept by
+# ``tune.with_parameters`` and ``tune.with_resources``).
+run_trial.__mixins__ = (TrialActor,)  # type: ignore[attr-defined]

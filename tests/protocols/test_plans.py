@@ -7,7 +7,7 @@ import pytest
 from distser.corpora import load_corpus
 from distser.corpora._schema import make_manifest
 from distser.features import synthetic_manifest_and_features
-from distser.protocols import check_disjoint, labelled_corpora, loco, within_corpus
+from distser.protocols import check_disjoint, labelled_corpora, loco, pool, within_corpus
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,32 @@ def test_check_disjoint_catches_a_leak(paper_manifest):
         check_disjoint(type(plan)(**{**plan.__dict__, "valid": leaked}), paper_manifest)
 
 
+@pytest.mark.parametrize(("make", "role"), [
+    (lambda m: loco(m, "crema-d", unlabeled="crema-d"), "the held-out corpus"),
+    (lambda m: loco(m, "crema-d", unlabeled="iemocap", test_only=["iemocap"]), "a test-only corpus"),
+    (lambda m: loco(m, "crema-d", unlabeled="iemocap"), "a training corpus"),
+    (lambda m: pool(m, ["crema-d", "iemocap"], unlabeled="msp-podcast", test_only=["msp-podcast"]),
+     "a test-only corpus"),
+    (lambda m: pool(m, ["crema-d", "iemocap"], unlabeled="iemocap"), "a training corpus"),
+    (lambda m: within_corpus(m, "iemocap", unlabeled="iemocap"), "the held-out corpus"),
+])
+def test_the_unlabeled_corpus_is_never_one_a_plan_trains_or_tests_on(paper_manifest, make, role):
+    # Its labels are never read, but its audio enters every step of the unlabeled terms.
+    with pytest.raises(ValueError, match=f"unlabeled corpus '.*' is also {role}"):
+        make(paper_manifest)
+
+
+def test_check_disjoint_covers_the_unlabeled_rows(paper_manifest):
+    plan = loco(paper_manifest, "iemocap", unlabeled="librispeech")
+    check_disjoint(plan, paper_manifest)
+    tested = type(plan)(**{**plan.__dict__, "unlabeled_corpus": "iemocap", "unlabeled": plan.test})
+    with pytest.raises(AssertionError, match="unlabeled corpus 'iemocap' is also the held-out corpus"):
+        check_disjoint(tested, paper_manifest)
+    mixed = type(plan)(**{**plan.__dict__, "unlabeled": np.concatenate([plan.unlabeled, plan.train["crema-d"][:2]])})
+    with pytest.raises(AssertionError, match="is also trained or tested on"):
+        check_disjoint(mixed, paper_manifest)
+
+
 def test_errors_name_the_culprit(paper_manifest):
     with pytest.raises(ValueError, match="'nope'.*labelled corpora: crema-d"):
         loco(paper_manifest, "nope")
@@ -106,3 +132,14 @@ def test_real_public_corpora_are_disjoint(shared_corpora):
         check_disjoint(loco(manifest, holdout), manifest)
         for plan in within_corpus(manifest, holdout):
             check_disjoint(plan, manifest)
+
+
+def test_a_plan_lists_an_utterance_stored_twice_once(paper_manifest):
+    # A manifest read from every shard of a store that re-extracted a corpus holds its rows twice.
+    twice = pd.concat([paper_manifest, paper_manifest[paper_manifest.corpus == "crema-d"]], ignore_index=True)
+    plan, once = loco(twice, "iemocap", unlabeled="librispeech"), loco(paper_manifest, "iemocap",
+                                                                       unlabeled="librispeech")
+    for part in ("train", "valid"):
+        for corpus, ids in getattr(plan, part).items():
+            np.testing.assert_array_equal(ids, getattr(once, part)[corpus])
+    np.testing.assert_array_equal(loco(twice, "crema-d").test, loco(paper_manifest, "crema-d").test)

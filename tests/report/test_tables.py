@@ -144,6 +144,36 @@ def test_table3_for_every_weighting_method(trials, trial_row, trial_table):
     assert table3(both, "dro").loc["a", "Avg"] == pytest.approx(0.2)
 
 
+def test_a_new_weighting_rule_appears_in_table3_and_the_weight_figures_without_edits_there(trials, trial_row,
+                                                                                              trial_table):
+    from distser.learning.methods import REGISTRY, CorpusWeighting, register
+    from distser.report import weighting_trials
+    from distser.report._tables import ordered
+
+    class Halving(CorpusWeighting):  # a rule added to the registry, nowhere else
+        name = "halving"
+        summary = "halves the weight of the easiest corpus"
+        order = 22
+
+        def after_epoch(self, weights, signals):
+            return weights
+
+    register(Halving)
+    try:
+        # Its weights ended where they started: still a weighting rule (its curves are drawn), by the registry.
+        rows = [trial_row("halving", "emodb", s, 0.4, **{"final_weight/a": 1.0, "final_weight/b": 1.0})
+                for s in range(2)]
+        both = pd.concat([trials, trial_table(rows)], ignore_index=True)
+        assert "halving" in weighting_methods(both)
+        assert set(weighting_trials(both)["method"]) >= {"cww", "halving"}
+        assert table3(both, "halving").loc["a", "emodb"] == pytest.approx(1.0)
+        # Table 2's rows: the paper's first, then the others in the registry's order of their components.
+        assert ordered(["halving", "dro", "tcww", "merged", "cww", "ce", "within:dro", "within:ce"]) == [
+            "within:ce", "within:dro", "ce", "cww", "merged", "tcww", "halving", "dro"]
+    finally:
+        REGISTRY.pop("halving")
+
+
 def test_lambda_sweep_reads_lambda_from_the_configuration_and_marks_the_selection(trials):
     sweep = lambda_sweep(trials).set_index(["lambda_w", "holdout"])
     assert sweep.loc[(1.0, "emodb"), "test_ua"] == pytest.approx(50.0)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -116,3 +117,33 @@ def test_bytes_overwritten_inside_a_shard_fail_the_read_naming_the_file(ray_loca
     shard.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=str(shard)):
         read_store(store)
+
+
+def test_a_re_extracted_corpus_is_planned_normalised_and_tested_once_with_its_latest_features(
+        ray_local, synthetic_store, tmp_path):
+    from distser.features import shard_table, write_table_atomic
+
+    store = _copy_store(synthetic_store, tmp_path)
+    old = store.shard_paths(["crema-d"])
+    table = pa.concat_tables([pq.read_table(shard) for shard in old])
+    frame = table.drop_columns(["features"]).to_pandas()
+    features = np.stack(table.column("features").to_numpy(zero_copy_only=False)).astype(np.float32) + 100.0
+    # Changed audio extracted again: the same utterances in a shard that sorts after the first one.
+    new = write_table_atomic(shard_table(frame, features, frame["content_hash"]),
+                             old[0].parent / "part-zz-re-extracted-00000.parquet")
+    assert store.shard_paths(["crema-d"])[-1] == new
+    data = read_store(store)
+    assert not data.manifest["utterance_id"].duplicated().any()
+    assert len(data.manifest) == len(store.manifest())
+    plan = loco(data.manifest, "iemocap")
+    assert len(plan.train["crema-d"]) == len(set(plan.train["crema-d"]))  # each utterance trained once
+    crema = data.shared([plan]).plans["loco-iemocap"]
+    np.testing.assert_array_equal(data.table.gather(crema.train["crema-d"]), features[
+        frame["utterance_id"].reset_index().set_index("utterance_id").loc[plan.train["crema-d"], "index"]])
+    # The normaliser sees each training utterance once, with its latest features: as FeatureStore.load does.
+    loaded, matrix = store.load()
+    rows = loaded.reset_index().set_index("utterance_id").loc[np.concatenate(list(plan.train.values())), "index"]
+    expected = matrix[rows].astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(crema.normalizers["global"].mean, expected, rtol=1e-5)
+    again = loco(data.manifest, "crema-d")
+    assert len(again.test) == (frame["label"].notna()).sum()  # tested once

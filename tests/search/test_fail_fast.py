@@ -52,6 +52,10 @@ def storage(tmp_path) -> Path:
     (["--tune", "momentum"], "'momentum' is not a training setting a study can search"),
     (["--test-corpus", "iemocap", "--holdout", "iemocap"], "'iemocap' is a test corpus and also"),
     (["--max-concurrent", "0"], "resources.max_concurrent must be >= 1"),
+    (["--holdout", "crema-d", "--unlabeled", "crema-d"], "--unlabeled 'crema-d' is also a held-out corpus"),
+    (["--test-corpus", "iemocap", "--unlabeled", "iemocap"], "--unlabeled 'iemocap' is also a test corpus"),
+    (["--train-corpora", "crema-d,iemocap,msp-improv", "--selection", "leave-one-train-corpus-out",
+      "--holdout", "crema-d", "--unlabeled", "iemocap"], "--unlabeled 'iemocap' is also a training corpus"),
 ])
 def test_bad_numbers_and_names_fail_at_once(storage, args, message):
     code, err, seconds = _run([*args, "--storage", str(storage)])
@@ -100,6 +104,16 @@ def test_a_store_that_is_not_there_or_holds_another_feature_set(tmp_path, storag
     (storage / "kept").write_text("a user's file")
     code, err, _ = _run(["--store", str(tmp_path / "nope"), "--storage", str(storage)])
     assert code == 2 and (storage / "kept").exists()  # a folder that was there stays, with what it holds
+
+
+def test_an_unlabeled_corpus_of_the_default_pool_is_refused_before_ray_starts(synthetic_store, storage):
+    import ray
+
+    # No --train-corpora: the pool (every labelled corpus, each held out in turn) is known from the store.
+    code, err, _ = _run(["--store", str(synthetic_store.root), "--unlabeled", "msp-improv", "--storage", str(storage)])
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "--unlabeled 'msp-improv' is also a training corpus of the pool" in err
+    assert not ray.is_initialized()
 
 
 def test_resume_of_an_unknown_search_lists_the_ones_that_exist(storage):

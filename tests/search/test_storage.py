@@ -292,13 +292,10 @@ def test_a_search_on_s3_resumes_after_its_driver_was_killed(fake_s3, tmp_path, s
     runs = mlflow_runs(tracking, "search-resume", "trial")
     trial_ids = [run.data.tags["distser.trial_id"] for run in runs]
     assert len(set(trial_ids)) == len(runs)  # every trial once
-    # Nothing RUNNING. A known limit, not hidden: SIGKILL can land while a checkpoint is being uploaded to
-    # S3, and Tune's state may then name a checkpoint that never arrived; Tune cannot restore that trial, and
-    # it ends FAILED with that reason (seen in 2 of 4 runs on a busy machine), never silently.
-    failed = [run for run in runs if run.info.status == "FAILED"]
-    assert {run.info.status for run in runs} <= {"FINISHED", "FAILED"} and len(failed) <= 1
-    assert all("checkpoint" in run.data.tags.get("distser.error", "") for run in failed), \
-        [run.data.tags.get("distser.error") for run in failed]
+    # Every trial FINISHED, nothing RUNNING or FAILED: one whose checkpoint Tune's state names but the kill
+    # kept from reaching S3 trains again from the start (_trainable.TrialActor).
+    assert {run.info.status for run in runs} == {"FINISHED"}, \
+        [(run.info.status, run.data.tags.get("distser.error")) for run in runs]
     search = [run for run in runs if run.data.tags["distser.phase"] == "search"]
     assert sorted(run.data.params["seed"] for run in search) == ["0", "0", "0", "1", "1", "1"]
     parents = mlflow_runs(tracking, "search-resume", "search")

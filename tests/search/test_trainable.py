@@ -63,3 +63,51 @@ def test_a_restored_checkpoint_is_a_final_result_a_trainer_state_or_nothing_usab
     cut.mkdir()
     assert _trainable.restored_state(cut) == (None, None)
     assert "holds neither a trainer state nor a final result" in capsys.readouterr().err
+
+
+def test_a_checkpoint_missing_from_storage_is_no_checkpoint_and_the_trial_starts_over(tmp_path, monkeypatch,
+                                                                                         capsys):
+    from ray.train._internal.checkpoint_manager import _TrainingResult
+    from ray.tune.trainable.function_trainable import FunctionTrainable, wrap_function
+
+    # The class Tune makes of the trial function (its mixins travel through with_parameters/with_resources).
+    def trial(config):
+        return None
+
+    trial.__mixins__ = getattr(_trainable.run_trial, "__mixins__", ())
+    trainable = object.__new__(wrap_function(trial))  # restore() needs no running trial
+    trainable._local_ip = "127.0.0.1"
+    loaded = []
+    monkeypatch.setattr(FunctionTrainable, "load_checkpoint", lambda self, result: loaded.append(result))
+
+    # Tune's saved state names a checkpoint that never reached storage (a kill mid-upload).
+    gone = _TrainingResult(checkpoint=tune.Checkpoint.from_directory(tmp_path / "checkpoint_000003"),
+                           metrics={"training_iteration": 3})
+    assert trainable.restore(gone) is None and loaded == []  # nothing loaded: tune.get_checkpoint() is None
+    assert "checkpoint_000003 is missing from storage" in capsys.readouterr().err
+
+    there = tmp_path / "checkpoint_000001"
+    there.mkdir()
+    (there / "final_report.json").write_text("{}")
+    kept = _TrainingResult(checkpoint=tune.Checkpoint.from_directory(there), metrics={"training_iteration": 1})
+    trainable.restore(kept)
+    assert loaded == [kept]  # a checkpoint that is there is restored as Tune does
+
+
+def test_a_reused_actor_waits_for_the_previous_trials_thread_longer_than_tunes_two_seconds(monkeypatch):
+    import os
+
+    from ray.tune.trainable.function_trainable import FunctionTrainable, wrap_function
+
+    def trial(config):
+        return None
+
+    trial.__mixins__ = getattr(_trainable.run_trial, "__mixins__", ())
+    monkeypatch.delenv("TUNE_FUNCTION_THREAD_TIMEOUT_S", raising=False)
+    waited = []
+    # Tune's reset_config reads the timeout when called, then joins the previous trial's thread for that long.
+    monkeypatch.setattr(FunctionTrainable, "reset_config",
+                        lambda self, config: waited.append(int(os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", 2)))
+                        or True)
+    assert object.__new__(wrap_function(trial)).reset_config({}) is True
+    assert waited == [_trainable.THREAD_END_SECONDS] and waited[0] > 2

@@ -38,7 +38,7 @@ from ._base import (
     TargetRule,
     register,
 )
-from ._parse import TABLE2_METHODS, Method, components_help, one_corpus_warning, parse_method
+from ._parse import TABLE2_METHODS, Method, components_help, method_order, one_corpus_warning, parse_method
 
 # Every other private module of this package holds one component: import them all, then keep the
 # registry in canonical order (the order of names in a method and of its loss terms).
@@ -71,6 +71,7 @@ __all__ = [
     "StepOutputs",
     "TargetRule",
     "components_help",
+    "method_order",
     "one_corpus_warning",
     "parse_method",
     "register",

@@ -236,6 +236,12 @@ class CorpusWeighting(Component):
         """Weights for the next epoch (Algorithm 1, line 8)."""
         return weights
 
+    @classmethod
+    def moves_weights(cls) -> bool:
+        """Whether the rule changes the corpus weights while training (it updates them after a step or an
+        epoch); ``merged`` only draws its minibatches differently, its weights stay 1."""
+        return cls.after_step is not CorpusWeighting.after_step or cls.after_epoch is not CorpusWeighting.after_epoch
+
 
 KINDS: tuple[type[Component], ...] = (CorpusWeighting, TargetRule, SampleLoss, LossTerm)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ._base import ALIASES, BASE, REGISTRY, Component, CorpusWeighting, Hyperparameter, MethodParams
@@ -57,6 +58,12 @@ class Method:
         return any(c.needs_unlabeled for c in self.components)
 
     @property
+    def moves_weights(self) -> bool:
+        """Whether the method's corpus weights change while training (``cww``, ``tcww``, ``dro``, ... and any
+        new rule whose hooks update them): the methods whose weights the report tabulates and draws."""
+        return any(c.moves_weights() for c in self.of_kind(CorpusWeighting))
+
+    @property
     def hyperparameters(self) -> tuple[Hyperparameter, ...]:
         """The components' hyperparameters, each once, in component order."""
         seen: dict[str, Hyperparameter] = {}
@@ -105,6 +112,27 @@ def _valid_names_message() -> str:
     aliases = ", ".join(f"{a!r} = {b!r}" for a, b in ALIASES.items())
     return (f"valid components: {', '.join([BASE, *REGISTRY])} (aliases: {aliases}), joined with '+'; "
             f"Table 2 methods: {', '.join(TABLE2_METHODS)}")
+
+
+def method_order(methods: Iterable[str]) -> list[str]:
+    """Method names in the order tables list them: the paper's Table 2 rows in its order, then every other
+    method by its components' registry order (``merged`` first, then the weighting rules, ...); names that
+    are not methods last, sorted.
+
+    Example:
+        >>> method_order(["dro", "cww+pel-al", "merged", "ce", "tcww", "?"])
+        ['ce', 'cww+pel-al', 'merged', 'tcww', 'dro', '?']
+    """
+    def key(name: str) -> tuple:
+        try:
+            method = parse_method(name)
+        except ValueError:
+            return (2, (), name)
+        if method.name in TABLE2_METHODS:
+            return (0, (TABLE2_METHODS.index(method.name),), name)
+        return (1, tuple(c.order for c in method.components), name)
+
+    return sorted(dict.fromkeys(methods), key=key)
 
 
 def parse_method(method: str | Method) -> Method:

@@ -1,0 +1,48 @@
+"""Files written whole or not at all: every stage's saves (shards, checkpoints, model bundles, tables).
+
+Imports nothing of distser: any stage may use it without breaking the one-way flow of data.
+
+Example:
+    >>> path = getfixture("tmp_path") / "out" / "table.csv"
+    >>> with atomic_write(path, "w") as stream:
+    ...     _ = stream.write("a,b\\n")
+    >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
+    ('a,b\\n', ['table.csv'])
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_write"]
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "wb", **options: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` for writing; on success it is synced and renamed to ``path``.
+
+    A reader never sees a half-written file, and a failure (or a kill) leaves ``path`` as it was: the
+    temporary file is removed on an exception (a kill leaves a hidden ``.<name>.<pid>-<random>.tmp``).
+    The temporary file is created like any other (not with ``mkstemp``'s owner-only permissions), so the
+    result follows the umask: a shared store stays readable to the group. ``mode`` is ``"wb"`` or ``"w"``;
+    ``options`` go to :func:`open` (e.g. ``newline=""``). The folder is created if needed.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write writes a new file: mode 'w' or 'wb', not {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(temporary, mode.replace("w", "x"), **options) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())  # on disk before the rename makes it visible
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
