@@ -106,14 +106,17 @@ def test_a_store_that_is_not_there_or_holds_another_feature_set(tmp_path, storag
     assert code == 2 and (storage / "kept").exists()  # a folder that was there stays, with what it holds
 
 
-def test_an_unlabeled_corpus_of_the_default_pool_is_refused_before_ray_starts(synthetic_store, storage):
+def test_an_unlabeled_corpus_of_the_default_pool_is_refused_before_ray_starts(synthetic_store, storage, monkeypatch):
     import ray
 
+    started = []  # the session's Ray may already run: watch for a start instead of asking whether it runs
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda *args, **kwargs: started.append(args))
     # No --train-corpora: the pool (every labelled corpus, each held out in turn) is known from the store.
     code, err, _ = _run(["--store", str(synthetic_store.root), "--unlabeled", "msp-improv", "--storage", str(storage)])
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert "--unlabeled 'msp-improv' is also a training corpus of the pool" in err
-    assert not ray.is_initialized()
+    assert not started
 
 
 def test_resume_of_an_unknown_search_lists_the_ones_that_exist(storage):

@@ -776,7 +776,7 @@ def test_a_method_needing_an_unlabeled_corpus_without_one_fails_before_ray(synth
     shutil.copytree(synthetic_store.root, store)
     shutil.rmtree(store / synthetic_store.feature_set / "librispeech")  # the store's only unlabeled corpus
     storage = tmp_path / "runs"
-    code, err, seconds = _main(["--method", "cww+pel", "--holdout", "crema-d", "--store", str(store), "--storage",
+    code, err, seconds = _main(["--method", "cww+pel-al", "--holdout", "crema-d", "--store", str(store), "--storage",
                                 str(storage), "--name", "u"])
     assert code == 2 and _error_lines(err) == err.strip().splitlines(), err
     assert "needs an unlabeled corpus" in err and seconds < 10

@@ -26,7 +26,7 @@ def test_models_of_synthetic_features_are_named_apart_tagged_and_warned_about(sh
         for version in client.search_model_versions(f"name = '{name}'"):
             tags = version.tags
             assert tags[ModelTag.SYNTHETIC] == "true" and tags[ModelTag.STORE].startswith("embedded synthetic")
-            assert tags[ModelTag.PROTOCOL] == "loco" and tags[ModelTag.NORMALIZATION] == "zscore"
+            assert tags[ModelTag.PROTOCOL] == "loco" and tags[ModelTag.NORMALIZATION] == "global"
             assert tags[ModelTag.SEARCH] == config.name and tags[ModelTag.HOLDOUT] in ("iemocap", "crema-d")
             assert tags[ModelTag.METHOD] == name.removeprefix("distser-synthetic-") and tags["feature_set"] == "IS10"
 
