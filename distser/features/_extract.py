@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,48 +157,63 @@ def extract(
     todo, failures, skipped = plan_extraction(manifest, store)
     say(f"{len(manifest)} files in manifest: {skipped} already extracted, {len(todo)} to extract")
 
+    batches = extract_batches(todo, feature_set, num_workers=num_workers, batch_size=batch_size) if len(todo) else ()
+    report = write_batches(store, todo, batches, failures=failures, skipped=skipped, started=started,
+                           shard_rows=shard_rows, desc="extracting")
+    say(report.summary())
+    return report
+
+
+def write_batches(store: FeatureStore, todo: pd.DataFrame, batches: Iterable[dict[str, np.ndarray]], *,
+                  failures: pd.DataFrame, skipped: int, started: float, shard_rows: int = 1024,
+                  desc: str = "extracting") -> ExtractReport:
+    """Write extracted batches (``utterance_id``, ``features``, ``duration``, ``error`` per file) into ``store``.
+
+    Shards of at most ``shard_rows`` files per corpus, each written atomically as it fills (a killed run
+    loses at most that many files per corpus); files that failed go to the failures table with their
+    reason (with ``failures``, those that could not be read at all). One progress bar. Shared by every
+    extractor (openSMILE's :func:`extract`, self-supervised embeddings).
+    """
     shards: list[Path] = []
     failed_rows = [failures]
     audio_seconds = 0.0
-    if len(todo):
-        batches = extract_batches(todo, feature_set, num_workers=num_workers, batch_size=batch_size)
-        by_id = todo.set_index("utterance_id")
-        stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-        pending: dict[str, list[tuple[pd.DataFrame, np.ndarray]]] = {}
+    by_id = todo.set_index("utterance_id")
+    stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    pending: dict[str, list[tuple[pd.DataFrame, np.ndarray]]] = {}
 
-        def flush(corpus: str) -> None:
-            parts = pending.pop(corpus, [])
-            if parts:
-                frame = pd.concat([f for f, _ in parts], ignore_index=True)
-                table = shard_table(frame, np.concatenate([x for _, x in parts]), frame["content_hash"])
-                shards.append(store.write_shard(corpus, table, stamp, len(shards)))
+    def flush(corpus: str) -> None:
+        parts = pending.pop(corpus, [])
+        if parts:
+            frame = pd.concat([f for f, _ in parts], ignore_index=True)
+            table = shard_table(frame, np.concatenate([x for _, x in parts]), frame["content_hash"])
+            shards.append(store.write_shard(corpus, table, stamp, len(shards)))
 
-        failed = 0
-        bar = tqdm(total=len(todo), unit="file", desc="extracting", disable=None, file=sys.stderr)
-        for batch in batches:
-            ids = pd.Index(batch["utterance_id"])
-            rows = by_id.loc[ids].reset_index()
-            ok = batch["error"] == ""
-            audio_seconds += float(batch["duration"][ok].sum())
-            if (~ok).any():
-                bad = rows.loc[~ok, ["utterance_id", "corpus", "path"]].assign(reason=batch["error"][~ok])
-                failed_rows.append(bad)
-                failed += len(bad)
-            good = rows[ok].reset_index(drop=True)
-            good_features = batch["features"][ok]
-            for corpus, part in good.groupby("corpus", sort=True):
-                pending.setdefault(corpus, []).append((part, good_features[part.index.to_numpy()]))
-                # Few large shards read fast; a killed run loses at most shard_rows files per corpus.
-                if sum(len(f) for f, _ in pending[corpus]) >= shard_rows:
-                    flush(corpus)
-            bar.update(len(ids))
-            bar.set_postfix(failed=failed, refresh=False)
-        bar.close()
-        for corpus in sorted(pending):
-            flush(corpus)
+    failed = 0
+    bar = tqdm(total=len(todo), unit="file", desc=desc, disable=None if len(todo) else True, file=sys.stderr)
+    for batch in batches:
+        ids = pd.Index(batch["utterance_id"])
+        rows = by_id.loc[ids].reset_index()
+        ok = batch["error"] == ""
+        audio_seconds += float(batch["duration"][ok].sum())
+        if (~ok).any():
+            bad = rows.loc[~ok, ["utterance_id", "corpus", "path"]].assign(reason=batch["error"][~ok])
+            failed_rows.append(bad)
+            failed += len(bad)
+        good = rows[ok].reset_index(drop=True)
+        good_features = batch["features"][ok]
+        for corpus, part in good.groupby("corpus", sort=True):
+            pending.setdefault(corpus, []).append((part, good_features[part.index.to_numpy()]))
+            # Few large shards read fast; a killed run loses at most shard_rows files per corpus.
+            if sum(len(f) for f, _ in pending[corpus]) >= shard_rows:
+                flush(corpus)
+        bar.update(len(ids))
+        bar.set_postfix(failed=failed, refresh=False)
+    bar.close()
+    for corpus in sorted(pending):
+        flush(corpus)
     failures = pd.concat(failed_rows, ignore_index=True)[FAILURE_COLUMNS]
     store.write_failures(failures)
-    report = ExtractReport(
+    return ExtractReport(
         extracted=len(todo) - int(failures["path"].isin(todo["path"]).sum()),
         skipped=skipped,
         failures=failures,
@@ -206,5 +221,3 @@ def extract(
         seconds=time.perf_counter() - started,
         audio_seconds=audio_seconds,
     )
-    say(report.summary())
-    return report

@@ -19,15 +19,14 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from ._audio import SAMPLING_RATE, ExtractionError, read_audio
-from ._extract import ExtractReport, plan_extraction
+from ._extract import ExtractReport, plan_extraction, write_batches
 from ._ssl_identity import (
     IDENTITY_KEY,
     Layer,
@@ -37,7 +36,7 @@ from ._ssl_identity import (
     parse_layer,
     read_checkpoint_config,
 )
-from ._store import FAILURE_COLUMNS, FeatureStore, shard_table
+from ._store import FeatureStore
 
 #: Whisper's encoder sees fixed windows of 30 s; its frames are 20 ms (hop 10 ms, then stride 2).
 WHISPER_SECONDS = 30
@@ -300,9 +299,7 @@ def extract_ssl(
     say(f"{identity.describe()} -> {store.path}\n{len(manifest)} files in manifest: {skipped} already "
         f"extracted, {len(todo)} to extract")
 
-    shards: list[Path] = []
-    failed_rows = [failures]
-    audio_seconds = 0.0
+    batches: Iterable = ()
     if len(todo):
         # Length-sorted batches pad little (the longest clips last, so a too-long one fails at the end).
         todo = todo.assign(seconds=[_seconds(p) for p in todo["path"]]).sort_values(
@@ -327,39 +324,9 @@ def extract_ssl(
             num_cpus=1 if gpus else threads,
             num_gpus=1 if gpus else 0,
         )
-        by_id = todo.set_index("utterance_id")
-        stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-        pending: dict[str, list[tuple[pd.DataFrame, np.ndarray]]] = {}
-
-        def flush(corpus: str) -> None:
-            parts = pending.pop(corpus, [])
-            if parts:
-                frame = pd.concat([f for f, _ in parts], ignore_index=True)
-                table = shard_table(frame, np.concatenate([x for _, x in parts]), frame["content_hash"])
-                shards.append(store.write_shard(corpus, table, stamp, len(shards)))  # with the identity
-
-        bar = tqdm(total=len(todo), unit="file", desc="embedding", disable=None, file=sys.stderr)
-        for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
-            rows = by_id.loc[pd.Index(batch["utterance_id"])].reset_index()
-            ok = batch["error"] == ""
-            audio_seconds += float(batch["duration"][ok].sum())
-            if (~ok).any():
-                failed_rows.append(rows.loc[~ok, ["utterance_id", "corpus", "path"]].assign(reason=batch["error"][~ok]))
-            good = rows[ok].reset_index(drop=True)
-            for corpus, part in good.groupby("corpus", sort=True):
-                pending.setdefault(corpus, []).append((part, batch["features"][ok][part.index.to_numpy()]))
-                if sum(len(f) for f, _ in pending[corpus]) >= shard_rows:
-                    flush(corpus)
-            bar.update(len(rows))
-        bar.close()
-        for corpus in sorted(pending):
-            flush(corpus)
-    failures = pd.concat(failed_rows, ignore_index=True)[FAILURE_COLUMNS]
-    store.write_failures(failures)
-    report = ExtractReport(
-        extracted=len(todo) - int(failures["path"].isin(todo["path"]).sum()),
-        skipped=skipped, failures=failures, shards=shards,
-        seconds=time.perf_counter() - started, audio_seconds=audio_seconds,
-    )
+        batches = results.iter_batches(batch_size=None, batch_format="numpy")
+    # shards written with the store's identity (FeatureStore.write_shard of an SSL folder)
+    report = write_batches(store, todo, batches, failures=failures, skipped=skipped, started=started,
+                           shard_rows=shard_rows, desc="embedding")
     say(report.summary())
     return report, store
