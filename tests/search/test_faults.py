@@ -56,8 +56,9 @@ DRIVER = str(Path(__file__).with_name("fault_driver.py"))
 
 
 def _small(samples: int = 2) -> list[str]:
+    # grace_period set: the embedded run's own (3) would let ASHA cut seeds and add completion trials
     return ["--method", "cww", "--holdout", "crema-d", "--synthetic-scale", "0.02", "--max-epochs", "4", "--seeds",
-            "2", "--samples", str(samples), "--checkpoint-seconds", "0"]
+            "2", "--samples", str(samples), "--checkpoint-seconds", "0", "--set", "scheduler.grace_period=5"]
 
 
 SMALL = _small()
