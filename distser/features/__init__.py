@@ -22,6 +22,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
                  "write_table_atomic",),
     "._synthetic": ("PAPER_CORPORA", "synthetic_corpora", "synthetic_manifest_and_features", "write_synthetic",),
     "._normalization": ("ADAPTS", "MIN_ADAPT_CLIPS", "Normalization", "PlanParts", "fit_normalizer",
-                        "normalization_names", "normalize_target", "statistics",),
+                        "normalization_names", "normalize_target", "share_statistics", "statistics",),
     "._task": ("Normalizer", "TaskLoader", "load_task", "table_of",),
 })

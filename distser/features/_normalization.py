@@ -233,3 +233,28 @@ def normalize_target(features: np.ndarray, normalization: Normalization,
     groups.corpus(rows, rows, np.full(len(rows), None, dtype=object) if speaker is None else speaker)
     center, scale = np.stack(groups.center), np.stack(groups.scale)
     return ((features - center[groups.groups]) / scale[groups.groups]).astype(np.float32, copy=False)
+
+
+def share_statistics(normalizers: list[GroupNormalizer]) -> list[GroupNormalizer]:
+    """The same normalisers with one statistics table between them: every distinct group once.
+
+    A search fits a normaliser per plan, and most groups recur across plans (a speaker's own statistics,
+    a training corpus's training rows in every plan that trains on it). Sharing one table (the same
+    arrays, which pickling then sends once) keeps what every trial receives from growing with
+    plans x speakers.
+    """
+    if not normalizers:
+        return []
+    center = np.concatenate([n.center for n in normalizers])
+    scale = np.concatenate([n.scale for n in normalizers])
+    keys = np.ascontiguousarray(np.concatenate([center, scale], axis=1))
+    _, first, inverse = np.unique(keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel(),
+                                  return_index=True, return_inverse=True)
+    center, scale = center[first], scale[first]
+    shared, offset = [], 0
+    for normalizer in normalizers:
+        remap = inverse[offset:offset + len(normalizer.center)].astype(np.int32)
+        offset += len(normalizer.center)
+        groups = np.where(normalizer.groups >= 0, remap[np.maximum(normalizer.groups, 0)], -1).astype(np.int32)
+        shared.append(GroupNormalizer(groups, center, scale, normalizer.final, int(remap[normalizer.pooled])))
+    return shared

@@ -22,7 +22,15 @@ import pyarrow as pa
 
 from distser.arrays import FeatureTable, GroupNormalizer, IndexedTask, Normalizer
 from distser.corpora import MANIFEST_COLUMNS
-from distser.features import FeatureStore, Normalization, TaskLoader, read_shard, split_features, table_of
+from distser.features import (
+    FeatureStore,
+    Normalization,
+    TaskLoader,
+    read_shard,
+    share_statistics,
+    split_features,
+    table_of,
+)
 from distser.learning import release_freed_memory
 from distser.protocols import SplitPlan
 
@@ -109,6 +117,11 @@ class StoreInObjectStore:
         """The plans' rows and normalisers (fitted here, on the driver, without copying the table)."""
         normalizations = normalizations or [Normalization()]
         rows = {plan.name: PlanRows.of(self.loader, plan, normalizations) for plan in plans}
+        for normalization in normalizations:  # one statistics table per normalisation, shared by the plans
+            grouped = [p for p in rows.values() if isinstance(p.normalizers[normalization.name], GroupNormalizer)]
+            shared = share_statistics([p.normalizers[normalization.name] for p in grouped])
+            for plan_rows, normalizer in zip(grouped, shared, strict=True):
+                plan_rows.normalizers[normalization.name] = normalizer
         table = self.table
         return SharedData(self.blocks, table.labels, table.soft_labels, table.ids, rows)
 

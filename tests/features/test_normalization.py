@@ -111,11 +111,15 @@ def test_a_test_only_corpus_changes_nothing_else(loader):
     assert _epochs(one) == _epochs(two) and one.test_ua == two.test_ua
 
 
-def test_the_trainer_reads_the_same_rows_as_numpy_bit_for_bit(loader):
+def test_the_trainer_reads_the_same_rows_as_numpy_bit_for_bit(loader, monkeypatch):
+    from distser.learning import _trainer as trainer
     from distser.learning._trainer import _Rows
 
     task = loader.indexed(_plan(loader), normalization=Normalization.parse("speaker-robust"))
-    rows = np.concatenate([task.train["crema-d"][:7], task.tests["iemocap"][:9], task.unlabeled[:5]])
+    rows = np.concatenate([task.train["crema-d"][:7], task.tests["iemocap"][:9], task.unlabeled])  # > one slice
+    assert len(rows) > 1024 // 2
+    np.testing.assert_array_equal(_Rows(task)(rows).numpy(), task.features(rows))
+    monkeypatch.setattr(trainer, "_GROUP_SLICE", 100)  # several slices
     np.testing.assert_array_equal(_Rows(task)(rows).numpy(), task.features(rows))
 
 
@@ -151,3 +155,22 @@ def test_robust_statistics_ignore_an_outlier():
     x[0] = 1000.0
     center, scale = statistics(x, robust=True)
     assert center.tolist() == [1.0, 1.0] and np.isfinite(scale).all()
+
+
+def test_plans_share_one_statistics_table_and_normalise_as_before(loader):
+    """A search's plans keep one table of group statistics between them: the same features, every group once."""
+    from distser.features import share_statistics
+
+    normalization = Normalization("speaker")
+    tasks = [loader.indexed(loco(loader.manifest, holdout, unlabeled="librispeech"), normalization=normalization)
+             for holdout in ("iemocap", "crema-d", "msp-improv")]
+    shared = share_statistics([t.normalizer for t in tasks])
+    assert shared[0].center is shared[1].center is shared[2].center
+    assert len(shared[0].center) < sum(len(t.normalizer.center) for t in tasks)  # speakers recur across plans
+    for task, normalizer in zip(tasks, shared, strict=True):
+        rows = np.concatenate([concat_rows(task.train), concat_rows(task.valid), *task.tests.values(), task.unlabeled])
+        x = loader.table.gather(rows)
+        np.testing.assert_array_equal(normalizer.apply(x, rows), task.normalizer.apply(x, rows))
+        assert (normalizer.groups[rows] >= 0).all()
+        pooled = task.normalizer.center[task.normalizer.pooled]
+        np.testing.assert_array_equal(normalizer.center[normalizer.pooled], pooled)
