@@ -201,4 +201,6 @@ def format_summary(summary: pd.DataFrame, seeds: int | None = None) -> str:
         corpus = column.removeprefix("test_ua/").removesuffix("_mean")
         means = summary.groupby("method")[column].mean().map(lambda v: f"{100 * v:.1f}")
         parts.append(means.rename(f"{corpus} (test)").to_frame())
+    if not parts:  # a model trained on the whole pool and no test-only corpus: nothing was tested
+        return "(trained on the whole pool; no corpus was tested: add --test-corpus to test one)"
     return pd.concat(parts, axis=1).to_string()

@@ -43,3 +43,12 @@ def test_one_seed_has_no_standard_deviation_in_the_summary():
     assert summary.loc["c", "test_ua_std"] > 0
     text = format_summary(summary.reset_index(), seeds=1)
     assert "61.0" in text and "± 0.0" not in text and "nan" not in text
+
+
+def test_a_pool_search_without_a_test_corpus_has_a_summary():
+    from distser.search import format_summary
+
+    summary = pd.DataFrame({"method": ["ce"], "holdout": ["-"], "selection": ["train-domain"], "config": ["{}"],
+                            "seeds": [2], "configs_tried": [1], "score_mean": [0.8], "test_ua_mean": [float("nan")],
+                            "test_ua_std": [float("nan")]})
+    assert "no corpus was tested" in format_summary(summary)
