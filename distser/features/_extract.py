@@ -87,6 +87,19 @@ def extract_batches(files: pd.DataFrame, feature_set: str, *, num_workers: int |
     if num_workers is None:
         num_workers = max(1, int(ray.available_resources().get("CPU", os.cpu_count() or 1))
                           if ray.is_initialized() else os.cpu_count() or 1)
+    yield from map_files(files, _ExtractBatch, {"feature_set": feature_set}, batch_size=batch_size,
+                         num_workers=num_workers)
+
+
+def map_files(files: pd.DataFrame, worker: type, arguments: dict, *, batch_size: int, num_workers: int,
+              num_cpus: float = 1, num_gpus: float = 0) -> Iterator[dict[str, np.ndarray]]:
+    """``worker`` (a Ray Data callable class built with ``arguments``) over ``files``' ``utterance_id`` and
+    ``path`` in batches of ``batch_size``, on a pool of ``num_workers`` actors; its batches as they finish.
+
+    Every extractor's Ray Data step (openSMILE's, self-supervised embeddings').
+    """
+    import ray
+
     # One in-memory block per batch: no read or repartition tasks that would compete with the
     # extraction actors for CPUs (they hold all of them, and Ray Data would stall).
     # Callers show one progress bar, not Ray Data's blocks of operator progress every few seconds.
@@ -96,12 +109,13 @@ def extract_batches(files: pd.DataFrame, feature_set: str, *, num_workers: int |
     files = files[["utterance_id", "path"]]
     dataset = ray.data.from_pandas([files.iloc[i:i + batch_size] for i in range(0, len(files), batch_size)])
     results = dataset.map_batches(
-        _ExtractBatch,
-        fn_constructor_kwargs={"feature_set": feature_set},
+        worker,
+        fn_constructor_kwargs=arguments,
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=num_workers),
-        num_cpus=1,
+        num_cpus=num_cpus,
+        **({"num_gpus": num_gpus} if num_gpus else {}),
     )
     yield from results.iter_batches(batch_size=None, batch_format="numpy")
 

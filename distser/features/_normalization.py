@@ -231,8 +231,8 @@ def normalize_target(features: np.ndarray, normalization: Normalization,
     table = FeatureTable.single(features)
     groups = _Groups(table, normalization)
     groups.corpus(rows, rows, np.full(len(rows), None, dtype=object) if speaker is None else speaker)
-    center, scale = np.stack(groups.center), np.stack(groups.scale)
-    return ((features - center[groups.groups]) / scale[groups.groups]).astype(np.float32, copy=False)
+    stage_one = GroupNormalizer(groups.groups, np.stack(groups.center), np.stack(groups.scale), _identity(table.dim))
+    return stage_one.first_stage(features, rows)
 
 
 def share_statistics(normalizers: list[GroupNormalizer]) -> list[GroupNormalizer]:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ._audio import SAMPLING_RATE, ExtractionError, read_audio
-from ._extract import ExtractReport, plan_extraction, write_batches
+from ._extract import ExtractReport, map_files, plan_extraction, write_batches
 from ._ssl_identity import (
     IDENTITY_KEY,
     Layer,
@@ -309,22 +309,11 @@ def extract_ssl(
         cpus = int(resources.get("CPU", os.cpu_count() or 1))
         threads = threads or (1 if gpus else min(4, cpus))
         num_workers = num_workers or (gpus or max(1, cpus // threads))
-        context = ray.data.DataContext.get_current()  # as in extract(): one bar, no block reads
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
-        files = todo[["utterance_id", "path"]]
-        dataset = ray.data.from_pandas([files.iloc[i:i + batch_size] for i in range(0, len(files), batch_size)])
-        results = dataset.map_batches(
-            _EmbedBatch,
-            fn_constructor_kwargs={"folder": str(folder), "layer": identity.layer, "checksum": identity.checksum,
-                                   "threads": threads, "batch_size": batch_size},
-            batch_size=batch_size,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=num_workers),
-            num_cpus=1 if gpus else threads,
-            num_gpus=1 if gpus else 0,
-        )
-        batches = results.iter_batches(batch_size=None, batch_format="numpy")
+        batches = map_files(todo, _EmbedBatch, {"folder": str(folder), "layer": identity.layer,
+                                                 "checksum": identity.checksum, "threads": threads,
+                                                 "batch_size": batch_size},
+                            batch_size=batch_size, num_workers=num_workers, num_cpus=1 if gpus else threads,
+                            num_gpus=1 if gpus else 0)
     # shards written with the store's identity (FeatureStore.write_shard of an SSL folder)
     report = write_batches(store, todo, batches, failures=failures, skipped=skipped, started=started,
                            shard_rows=shard_rows, desc="embedding")
