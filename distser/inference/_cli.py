@@ -254,14 +254,14 @@ def _predict_store(args: argparse.Namespace) -> pd.DataFrame:
             f"but the store {store.path} holds {store.feature_set} ({store.dim}); use a store of "
             f"{predictor.feature_set} features (--feature-set {predictor.feature_set}) or another model")
     manifest, features = store.load(args.corpus)
-    parts = []
-    for rows in _groups(manifest):  # each corpus of the store adapted to on its own
+    parts, groups = [], _groups(manifest)
+    for rows in groups:  # each corpus of the store adapted to on its own
         try:
             parts.append(predictor.predict_features(features[rows], adapt=args.adapt,
                                                     speakers=manifest["speaker"].iloc[rows].tolist()))
         except ValueError as error:
             raise AdaptError(str(error)) from None
-    table = pd.concat(parts, ignore_index=True).set_axis(np.concatenate(_groups(manifest))).sort_index()
+    table = pd.concat(parts, ignore_index=True).set_axis(np.concatenate(groups)).sort_index()
     table.insert(0, PATH, manifest["path"].astype(str).to_numpy())
     table[LABEL] = manifest["label"].fillna("").astype(str).to_numpy()
     return table
