@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,11 @@ def local_cluster_yaml(tmp_path):
     return path
 
 
-def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs, monkeypatch):
+def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs, monkeypatch, tmp_path):
     env = dict(subprocess_env, RAY_AUTH_MODE="token")
+    # The head keeps its MLflow database and run folders between `ray up`s (as a real head does), so each
+    # run of this test searches under a name of its own, into a folder of its own (the head is this machine).
+    name = f"search-ray-up-{uuid.uuid4().hex[:8]}"
     subprocess.run([RAY, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
     up = subprocess.run([RAY, "up", "-y", "--no-config-cache", str(local_cluster_yaml)], env=env,
                         capture_output=True, text=True, timeout=900)
@@ -75,16 +79,16 @@ def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs,
         search = (f". {SECRETS}/mlflow.env && "
                   "cd ~/distser-ci && RAY_AUTH_MODE=token .venv/bin/python tune/search.py --address auto "
                   "--method cww --holdout iemocap --seeds 1 --samples 2 --max-epochs 3 --synthetic-scale 0.02 "
-                  f"--tracking-uri {tracking} --storage ~/distser-ci-runs --name search-ray-up --quiet")
+                  f"--tracking-uri {tracking} --storage {tmp_path / 'runs'} --name {name} --quiet")
         run = subprocess.run([RAY, "exec", str(local_cluster_yaml), search], env=env, capture_output=True,
                              text=True, timeout=600)
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
         assert "Test UA (%)" in run.stdout + run.stderr
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
-        parents = mlflow_runs(tracking, "search-ray-up", "search")
+        parents = mlflow_runs(tracking, name, "search")
         assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-        trials = mlflow_runs(tracking, "search-ray-up", "trial")
+        trials = mlflow_runs(tracking, name, "trial")
         assert len(trials) == 2 and {t.info.status for t in trials} == {"FINISHED"}
     finally:
         down = subprocess.run([RAY, "down", "-y", str(local_cluster_yaml)], env=env, capture_output=True,
