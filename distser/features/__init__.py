@@ -14,7 +14,7 @@ from distser._lazy import lazy_exports
 
 # Public names -> their modules, imported on first use so that `--help` stays fast (distser._lazy).
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "._audio": ("FEATURE_SETS", "ExtractionError", "Extractor", "content_hash", "read_audio",),
+    "._audio": ("FEATURE_SETS", "ExtractionError", "Extractor", "WorkerDied", "content_hash", "read_audio",),
     "._extract": ("ExtractReport", "extract", "extract_batches",),
     "._ssl": ("SSLEmbedder", "extract_ssl",),
     "._ssl_identity": ("SSLIdentity",),

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._audio import FEATURE_SETS, check_feature_set
+from ._audio import FEATURE_SETS, WorkerDied, check_feature_set
 from ._ssl_identity import is_ssl_feature_set
 
 #: `distser extract --feature-set ssl`: embeddings of a self-supervised model (--model, --layer).
@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="Ray cluster to use (default: RAY_ADDRESS, else a local Ray)")
     extract.add_argument("--skip-unknown-labels", action="store_true", default=None,
                          help="warn about and skip files with an unknown emotion code instead of stopping")
+    extract.add_argument("-v", "--verbose", action="count", default=0,
+                         help="show Ray's own messages and its workers' output (quiet by default)")
 
     synthetic = commands.add_parser("synthetic", help="write the embedded synthetic corpora",
                                     description="Write a deterministic synthetic store shaped like the "
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands_by_name = {"extract": _extract, "synthetic": _synthetic, "compact": _compact, "info": _info}
         return commands_by_name[args.command](args)
-    except (ValueError, FileNotFoundError, KeyError) as error:
+    except (ValueError, FileNotFoundError, KeyError, WorkerDied) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -183,9 +185,9 @@ def extract_config(args: argparse.Namespace) -> ExtractConfig:
 
 def _extract(args: argparse.Namespace) -> int:
     import pandas as pd
-    import ray
 
     from distser.corpora import load_corpus
+    from distser.runtime import start_ray
 
     from ._extract import extract
 
@@ -202,7 +204,7 @@ def _extract(args: argparse.Namespace) -> int:
         from ._ssl import extract_ssl, identify
 
         identify(config.model, config.layer)  # a missing model or a bad layer: before Ray starts
-    ray.init(address=config.address or "local", log_to_driver=False, configure_logging=False)
+    start_ray(config.address, verbose=args.verbose)
     if config.feature_set == SSL:
         report, store = extract_ssl(manifest, config.store, config.model, config.layer,
                                     num_workers=config.workers, threads=config.threads)

@@ -42,6 +42,10 @@ class ExtractionError(RuntimeError):
     """A single file could not be turned into features; the message says why."""
 
 
+class WorkerDied(RuntimeError):
+    """An extraction worker process died (a crash or the memory monitor); what was written before stays."""
+
+
 @dataclass
 class Extractor:
     """Callable that maps an audio file to its functionals.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ._audio import FEATURE_SETS, ExtractionError, Extractor, check_feature_set, content_hash
+from ._audio import FEATURE_SETS, ExtractionError, Extractor, WorkerDied, check_feature_set, content_hash
 from ._store import FAILURE_COLUMNS, FeatureStore, shard_table
 
 
@@ -108,16 +109,29 @@ def map_files(files: pd.DataFrame, worker: type, arguments: dict, *, batch_size:
     context.print_on_execution_start = False
     files = files[["utterance_id", "path"]]
     dataset = ray.data.from_pandas([files.iloc[i:i + batch_size] for i in range(0, len(files), batch_size)])
-    results = dataset.map_batches(
-        worker,
-        fn_constructor_kwargs=arguments,
-        batch_size=batch_size,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=num_workers),
-        num_cpus=num_cpus,
-        **({"num_gpus": num_gpus} if num_gpus else {}),
-    )
-    yield from results.iter_batches(batch_size=None, batch_format="numpy")
+    # Ray Data restarts a dead actor and retries its batch forever by default: a file that crashes the
+    # extractor's native code (or a model the memory monitor kills) would then never end. A worker calls
+    # the extractor inside try/except per file, so only a process death reaches here; end with it. (This
+    # also spares the user Ray's warning about restarting actors, ray-project/ray#57733.) Ray 2.60 has no
+    # named parameter for max_restarts: the deprecated ray_remote_args is the only way (gone in Ray 2.64).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        results = dataset.map_batches(
+            worker,
+            fn_constructor_kwargs=arguments,
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=num_workers),
+            num_cpus=num_cpus,
+            max_restarts=0,
+            **({"num_gpus": num_gpus} if num_gpus else {}),
+        )
+    try:
+        yield from results.iter_batches(batch_size=None, batch_format="numpy")
+    except ray.exceptions.RayActorError as error:
+        raise WorkerDied(f"an extraction worker died ({type(error).__name__}: the process crashed or ran out of "
+                         "memory); the batches written before it are kept: run the same command again to "
+                         "continue, with fewer --workers if memory ran out") from None
 
 
 def plan_extraction(manifest: pd.DataFrame, store: FeatureStore) -> tuple[pd.DataFrame, pd.DataFrame, int]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from distser.features import FEATURE_SETS, ExtractionError, Extractor, extract_batches
+from distser.runtime import start_ray
 
 #: Above this many files, :func:`extract_features` uses Ray Data unless told otherwise.
 RAY_THRESHOLD = 200
@@ -55,10 +55,8 @@ def extract_ray(paths: Sequence[str], feature_set: str, *, num_workers: int | No
     Uses the running Ray instance, or starts a local one (``RAY_ADDRESS`` is honoured).
     """
     import pandas as pd
-    import ray
 
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False, configure_logging=False)
+    start_ray()
     files = pd.DataFrame({"utterance_id": [str(i) for i in range(len(paths))], "path": [str(p) for p in paths]})
     batches = extract_batches(files, feature_set, num_workers=num_workers, batch_size=batch_size)
     dim = FEATURE_SETS[feature_set]

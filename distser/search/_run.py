@@ -17,6 +17,7 @@ import pandas as pd
 
 from distser.config import ConfigError, to_dict
 from distser.define import File, Tag
+from distser.runtime import quiet_ray_logs, start_ray
 
 from ._config import SearchConfig
 from ._disk import DiskFull, disk_full_in, is_disk_full, watcher
@@ -57,8 +58,6 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
 
 
 def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions) -> pd.DataFrame:
-    import ray
-
     from ._data import read_store
     from ._tracking import Tracker, log_summary
 
@@ -83,10 +82,7 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
             _say(f"--replace: deleted the {removed} MLflow runs and the Tune results of the earlier {config.name!r}")
     record = locations.storage.read_text(config.name, File.RECORD) if options.resume else record_text(config, options)
 
-    if not ray.is_initialized():
-        address = config.resources.address or os.environ.get("RAY_ADDRESS")
-        ray.init(address=address or "local", log_to_driver=options.verbose > 0, configure_logging=False,
-                 logging_level=logging.WARNING, **({} if address else {"include_dashboard": False}))
+    start_ray(config.resources.address, verbose=options.verbose)
     data = read_store(store, needed)
     shared = data.shared(plans.all, config.data.normalizations())
     del data, plans  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
@@ -212,19 +208,15 @@ def _quiet_libraries(verbose: int) -> None:
     """Keep Ray's, Tune's and MLflow's chatter off the terminal unless asked for (``-v``)."""
     if verbose:
         return
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    quiet_ray_logs()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # An error a Ray task raised reaches the user once, as the search's ``error:`` line; Ray would print its
-    # worker traceback again ("Unhandled error") for the task's other results, never fetched.
-    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
-    for name in ("ray", "ray.tune", "ray.data", "ray.train", "mlflow", "alembic", "optuna"):
+    for name in ("mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.ERROR)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.filterwarnings("ignore", module="ray")
     warnings.filterwarnings("ignore", module="mlflow")
     warnings.filterwarnings("ignore", module="optuna")
 

@@ -72,3 +72,56 @@ def test_missing_file_is_a_failure_not_a_crash(audio_manifest, tmp_path, ray_loc
     report = extract(manifest, tmp_path / "store", num_workers=1, progress=lambda m: None)
     assert "toy/good2" in set(report.failures["utterance_id"])
     assert report.extracted == 3
+
+
+def test_a_worker_that_dies_ends_the_extraction_with_one_clear_error(ray_local):
+    """A process death is not retried forever (Ray Data's default): it ends the run, saying how to continue."""
+    import os
+    import threading
+
+    import pandas as pd
+
+    from distser.features import WorkerDied
+    from distser.features._extract import map_files
+
+    class Dies:  # defined here: Ray ships it by value
+        def __init__(self, feature_set: str) -> None:
+            pass
+
+        def __call__(self, batch):
+            if any("crash" in str(p) for p in batch["path"]):
+                os._exit(1)  # what a crash in native code looks like to Ray
+            return {"utterance_id": batch["utterance_id"]}
+
+    files = pd.DataFrame({"utterance_id": ["a", "b"], "path": ["fine.wav", "crash.wav"]})
+    outcome: dict = {}
+
+    def consume() -> None:
+        try:
+            outcome["batches"] = list(map_files(files, Dies, {"feature_set": "IS10"}, batch_size=1, num_workers=1))
+        except WorkerDied as error:
+            outcome["error"] = str(error)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the extraction retried the dying worker instead of ending"
+    assert "run the same command again" in outcome.get("error", ""), outcome
+
+
+@pytest.mark.slow
+def test_the_extract_command_prints_its_own_progress_not_rays(audio_manifest, tmp_path, subprocess_env):
+    """Ray's token notice, its C++ `E` lines and Ray Data's notices stay off the terminal (-v shows them)."""
+    import subprocess
+    import sys
+
+    manifest, _ = audio_manifest
+    manifest.to_csv(tmp_path / "toy.csv", index=False)
+    run = subprocess.run([sys.executable, "-m", "distser", "extract", "--store", str(tmp_path / "store"),
+                          "--corpus", f"csv={tmp_path / 'toy.csv'}", "--workers", "1"],
+                         env=subprocess_env, capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out  # two of the files are bad: a partial extraction
+    for internal in ("Token authentication", "core_worker", "Progress bars", "WARNING", " E "):
+        assert internal not in out, out
+    assert "extracted 4 files" in out, out
