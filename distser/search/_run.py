@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
@@ -72,21 +73,28 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
     specs = plan_studies(config, plans)
     del checked
 
-    tracker = Tracker(locations.tracking_uri, config.tracking.experiment, config.name, locations.artifact_location)
-    search_dir = locations.search_dir(config.name)
-    if options.replace and not options.resume:
-        removed = tracker.delete_search()
-        locations.storage.delete(config.name)
-        _delete_optuna_studies(locations.optuna_storage, config.name)
-        if removed:
-            _say(f"--replace: deleted the {removed} MLflow runs and the Tune results of the earlier {config.name!r}")
-    record = locations.storage.read_text(config.name, File.RECORD) if options.resume else record_text(config, options)
+    # Opening the MLflow database (creating it, the first time: ~8 s of migrations) and starting Ray (~9 s)
+    # each take seconds of mostly waiting: side by side (bench/startup.py --search).
+    with ThreadPoolExecutor(1, thread_name_prefix="distser-mlflow") as pool:
+        opening = pool.submit(Tracker, locations.tracking_uri, config.tracking.experiment, config.name,
+                              locations.artifact_location)
+        search_dir = locations.search_dir(config.name)
+        if options.replace and not options.resume:
+            removed = opening.result().delete_search()
+            locations.storage.delete(config.name)
+            _delete_optuna_studies(locations.optuna_storage, config.name)
+            if removed:
+                _say(f"--replace: deleted the {removed} MLflow runs and the Tune results of the earlier "
+                     f"{config.name!r}")
+        record = (locations.storage.read_text(config.name, File.RECORD) if options.resume
+                  else record_text(config, options))
 
-    start_ray(config.resources.address, verbose=options.verbose)
-    data = read_store(store, needed)
-    shared = data.shared(plans.all, config.data.normalizations())
-    del data, plans  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
-    fingerprint = store.fingerprint()
+        start_ray(config.resources.address, verbose=options.verbose)
+        data = read_store(store, needed)
+        shared = data.shared(plans.all, config.data.normalizations())
+        del data, plans  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
+        fingerprint = store.fingerprint()
+        tracker = opening.result()
 
     parent = tracker.parent()
     if options.resume and parent is not None:
