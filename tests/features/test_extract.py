@@ -72,3 +72,14 @@ def test_missing_file_is_a_failure_not_a_crash(audio_manifest, tmp_path, ray_loc
     report = extract(manifest, tmp_path / "store", num_workers=1, progress=lambda m: None)
     assert "toy/good2" in set(report.failures["utterance_id"])
     assert report.extracted == 3
+
+
+def test_emobase_is_one_of_the_opensmile_feature_sets(tmp_path):
+    from distser.features import FEATURE_SETS, Extractor, feature_sets_in, write_synthetic
+
+    assert FEATURE_SETS["emobase"] == 988
+    _tone(tmp_path / "clip.wav", 220)
+    values = Extractor("emobase")(tmp_path / "clip.wav")
+    assert values.shape == (988,) and np.isfinite(values).all()
+    write_synthetic(str(tmp_path / "store"), scale=0.01, feature_set="emobase")
+    assert feature_sets_in(tmp_path / "store") == ["emobase"]
