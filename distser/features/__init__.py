@@ -17,7 +17,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "._audio": ("FEATURE_SETS", "ExtractionError", "Extractor", "content_hash", "read_audio",),
     "._extract": ("ExtractReport", "extract", "extract_batches",),
     "._ssl": ("SSLEmbedder", "extract_ssl",),
-    "._ssl_identity": ("SSLIdentity", "is_ssl_feature_set",),
+    "._ssl_identity": ("IDENTITY_FILE", "SSLIdentity", "is_ssl_feature_set",),
     "._store": ("FeatureStore", "ShardError", "check_finite", "feature_sets_in", "latest", "read_shard", "shard_table",
                  "split_features", "write_table_atomic",),
     "._synthetic": ("PAPER_CORPORA", "synthetic_corpora", "synthetic_manifest_and_features", "write_synthetic",),
