@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -157,7 +158,7 @@ def test_the_summary_shows_each_rows_feature_set(searched, tmp_path):
     client = _client(searched)
     parent = next(r for r in client.search_runs([client.get_experiment_by_name("distser").experiment_id],
                                                  "tags.`distser.search` = 'sets' and tags.`distser.role` = 'search'"))
-    text = open(client.download_artifacts(parent.info.run_id, "summary.txt", str(tmp_path))).read()
+    text = Path(client.download_artifacts(parent.info.run_id, "summary.txt", str(tmp_path))).read_text()
     rows = [line.split()[:2] for line in text.splitlines()[2:]]
     assert sorted(" ".join(row) for row in rows) == sorted(f"{m} {{{s}}}" for m in ("ce", "cww") for s in SETS)
     assert parent.data.metrics["selected/ce/iemocap/eGeMAPSv02/test_ua_mean"] == pytest.approx(
