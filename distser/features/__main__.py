@@ -29,8 +29,12 @@ EPILOG = """examples:
   # the embedded default: synthetic corpora shaped like the paper's, no audio needed
   distser synthetic --store features
 
-  # what a store holds
+  # what a store holds: every feature set, its corpora and counts
   distser info --store features
+
+  # another openSMILE set beside IS10 (eGeMAPSv02, ComParE_2016, emobase), searched side by side
+  distser extract --store features --feature-set eGeMAPSv02 --corpus emodb=../shared/corpora/emodb
+  distser search --store features --feature-set IS10,eGeMAPSv02 --method ce
 
   # self-supervised embeddings (pip install -e '.[ssl]'): layer 6 of a WavLM checkpoint, a folder or a
   # hub id in the Hugging Face cache; stored as feature set ssl-wavlm-base-plus-L6
