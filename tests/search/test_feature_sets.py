@@ -60,6 +60,9 @@ def test_feature_sets_are_a_comma_list_or_repeated_and_one_stays_a_string(tmp_pa
     assert one.data.feature_set == "eGeMAPSv02" and one.data.feature_sets == ["eGeMAPSv02"]  # its record as before
     default, _, _ = configure(["--storage", str(tmp_path)])
     assert default.data.feature_set == "IS10"
+    (tmp_path / "sets.toml").write_text('[data]\nfeature_set = ["eGeMAPSv02", "emobase"]\n')  # the experiment file
+    listed, _, _ = configure(["--config", str(tmp_path / "sets.toml"), "--storage", str(tmp_path)])
+    assert listed.data.feature_sets == ["eGeMAPSv02", "emobase"]
     with pytest.raises(ConfigError, match="data.feature_set 'MFCC' is unknown.*emobase.*ssl-<model>-L<layer>"):
         configure(["--feature-set", "IS10,MFCC", "--storage", str(tmp_path)])
 
@@ -121,15 +124,25 @@ def searched(tmp_path_factory, ray_local, search_cli):
     write_synthetic(str(store), scale=0.01)
     write_synthetic(str(store), scale=0.01, feature_set="eGeMAPSv02")
     _ssl_store(store)
-    said = io.StringIO()
+    from distser.search import _data
+
+    said, reads = io.StringIO(), Counter()
+    read_store = _data.read_store
+
+    def counted(store, corpora=None):  # each set's store is read into the object store once
+        reads[store.feature_set] += 1
+        return read_store(store, corpora)
+
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(said):
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.setattr(_data, "read_store", counted)
         config, locations, summary = search_cli([
             "--store", str(store), "--feature-set", "IS10,eGeMAPSv02", "--feature-set", SSL,
             "--method", "ce", "--method", "cww", "--mode", "paper", "--holdout", "iemocap", "--holdout", "crema-d",
             "--seeds", "1", "--max-epochs", "2", "--checkpoint-seconds", "0", "--name", "sets",
             "--storage", str(root / "runs")])
-    return SimpleNamespace(config=config, uri=locations.tracking_uri, summary=summary, said=said.getvalue())
+    return SimpleNamespace(config=config, uri=locations.tracking_uri, summary=summary, said=said.getvalue(),
+                           reads=reads)
 
 
 def _client(searched):
@@ -139,6 +152,7 @@ def _client(searched):
 
 
 def test_each_set_runs_as_studies_of_its_own_and_its_runs_carry_it(searched, mlflow_runs):
+    assert searched.reads == dict.fromkeys(SETS, 1)
     runs = mlflow_runs(searched.uri, "sets", "trial")
     assert len(runs) == 12
     assert Counter(run.data.params[Param.FEATURE_SET] for run in runs) == dict.fromkeys(SETS, 4)
@@ -204,3 +218,16 @@ def test_the_report_pairs_the_sets_by_held_out_corpus_and_seed(searched, tmp_pat
         assert row.mean_diff == pytest.approx(expected(row.method, row.baseline), abs=1e-6)
     readme = (out / "README.md").read_text()
     assert "| method | feature set | held out |" in readme and "## Paired differences against ce {eGeMAPSv02}" in readme
+
+
+def test_a_search_of_the_default_set_names_no_set(finished_search, mlflow_runs):
+    """The session's shared search (IS10 only): study ids, run names and the summary as before sets were a dimension."""
+    from distser.search import format_summary
+
+    config, locations, summary = finished_search
+    runs = mlflow_runs(locations.tracking_uri, config.name, "trial")
+    assert runs and all("@" not in run.data.tags["distser.study"] for run in runs)
+    assert all("IS10" not in run.info.run_name and run.data.params[Param.FEATURE_SET] == "IS10" for run in runs)
+    assert set(summary[Param.FEATURE_SET]) == {"IS10"} and "{" not in format_summary(summary)
+    assert not any("/IS10/" in key for key in mlflow_runs(locations.tracking_uri, config.name, "search")[0]
+                   .data.metrics)
