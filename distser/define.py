@@ -9,6 +9,10 @@ from __future__ import annotations
 #: Hidden layer sizes of the paper's model F (the trainer's and the search's default).
 PAPER_HIDDEN: tuple[int, ...] = (1024, 1024, 512, 512)
 
+#: The paper's feature set (openSMILE's IS10 functionals): the default, and what a report row without a
+#: ``{set}`` label was trained on.
+PAPER_FEATURE_SET = "IS10"
+
 #: MLflow experiment of every search unless configured otherwise.
 EXPERIMENT = "distser"
 #: Prefix of every distser tag.
@@ -59,6 +63,7 @@ class Param:
     CONFIG = "config"  # the configuration's key (hyperparameters, seed excluded)
     SELECTION = "selection"
     NORMALIZATION = "normalization"  # how the trial's features were normalised (global, corpus, speaker, ...)
+    FEATURE_SET = "feature_set"  # the trial's feature set (IS10, eGeMAPSv02, ssl-<model>-L<layer>, ...)
 
 
 class Metric:

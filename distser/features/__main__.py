@@ -29,8 +29,12 @@ EPILOG = """examples:
   # the embedded default: synthetic corpora shaped like the paper's, no audio needed
   distser synthetic --store features
 
-  # what a store holds
+  # what a store holds: every feature set, its corpora and counts
   distser info --store features
+
+  # another openSMILE set beside IS10 (eGeMAPSv02, ComParE_2016, emobase), searched side by side
+  distser extract --store features --feature-set eGeMAPSv02 --corpus emodb=../shared/corpora/emodb
+  distser search --store features --feature-set IS10,eGeMAPSv02 --method ce
 
   # self-supervised embeddings (pip install -e '.[ssl]'): layer 6 of a WavLM checkpoint, a folder or a
   # hub id in the Hugging Face cache; stored as feature set ssl-wavlm-base-plus-L6
@@ -130,12 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic = commands.add_parser("synthetic", help="write the embedded synthetic corpora",
                                     description="Write a deterministic synthetic store shaped like the "
                                     "paper's corpora (CREMA-D, IEMOCAP, MSP-IMPROV, MSP-Podcast) plus an "
-                                    "unlabeled LibriSpeech-like corpus, in the IS10 feature space.")
+                                    "unlabeled LibriSpeech-like corpus, in the IS10 feature space (or another "
+                                    "openSMILE set's width, --feature-set).")
     _store_argument(synthetic)
     synthetic.add_argument("--scale", type=float, default=0.05,
                            help="fraction of the paper's corpus sizes (default 0.05, ~4.6k utterances; 1.0: the "
                            "paper's 92.9k, larger for scaling tests)")
     synthetic.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    synthetic.add_argument("--feature-set", default="IS10", choices=list(FEATURE_SETS),
+                           help="the openSMILE feature set whose width the synthetic features have (default IS10); "
+                           "written once per set, the same utterances, for searches over several sets")
 
     compact = commands.add_parser("compact", help="rewrite each corpus's shards as few checksummed ones")
     _store_argument(compact)
@@ -143,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="summarise a feature store")
     _store_argument(info)
-    info.add_argument("--feature-set", default="IS10", type=_stored_feature_set,
-                      help="openSMILE feature set (default IS10) or an SSL one's folder, ssl-<model>-L<layer>")
+    info.add_argument("--feature-set", type=_stored_feature_set,
+                      help="only this feature set: an openSMILE one or an SSL one's folder, ssl-<model>-L<layer> "
+                      "(default: every feature set in the store, each with its corpora and counts)")
     return parser
 
 
@@ -218,7 +227,7 @@ def _extract(args: argparse.Namespace) -> int:
 def _synthetic(args: argparse.Namespace) -> int:
     from ._synthetic import write_synthetic
 
-    store = write_synthetic(str(args.store), scale=args.scale, seed=args.seed)
+    store = write_synthetic(str(args.store), scale=args.scale, seed=args.seed, feature_set=args.feature_set)
     print(f"wrote synthetic corpora {', '.join(store.corpora())} to {store.path}")
     return 0
 
@@ -235,26 +244,47 @@ def _compact(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ._store import FeatureStore
+    """Each feature set of the store (or the one named): its corpora, their utterances per emotion, its failures."""
+    import pandas as pd
 
-    store = FeatureStore(args.store, args.feature_set)
-    if not store.corpora():
-        print(f"no feature shards under {store.path}", file=sys.stderr)
+    from ._store import FeatureStore, feature_sets_in
+
+    names = [args.feature_set] if args.feature_set else feature_sets_in(args.store)
+    if not names:
+        print(f"no feature shards under {args.store} (make them with `distser extract --store {args.store} "
+              "--corpus NAME=DIR ...`)", file=sys.stderr)
         return 1
-    manifest = store.manifest()
+    counts = {}
+    for number, name in enumerate(names):
+        store = FeatureStore(args.store, name)
+        if not store.corpora():
+            print(f"no feature shards under {store.path}", file=sys.stderr)
+            return 1
+        manifest = store.manifest()
+        counts[name] = manifest.groupby("corpus")["utterance_id"].size()
+        if number:
+            print()
+        _print_feature_set(store, manifest, args.store)
+    if len(names) > 1:  # which corpora each set covers, side by side: a search over several sets pairs them
+        print("\nutterances per corpus and feature set:")
+        print(pd.DataFrame(counts).fillna(0).astype(int).to_string())
+    return 0
+
+
+def _print_feature_set(store, manifest, root) -> None:
     counts = manifest.assign(label=manifest["label"].fillna("(unlabeled)")).pivot_table(
         index="corpus", columns="label", values="utterance_id", aggfunc="count", fill_value=0)
-    print(f"{store.path}  ({store.fingerprint()})")
+    print(f"{store.path}  ({store.fingerprint()}, {store.dim} features per utterance)")
     print(counts.to_string())
     unverified = store.unverified_shards()
     if unverified:
+        which = "" if store.feature_set == "IS10" else f" --feature-set {store.feature_set}"
         print(f"{len(unverified)} of {len(store.shard_paths())} shards unverified (written without checksums); "
-              f"`distser compact --store {args.store}` rewrites them with checksums")
+              f"`distser compact --store {root}{which}` rewrites them with checksums")
     failures = store.failures()
     print(f"{len(failures)} failures in the last extraction")
     for row in failures.itertuples():
         print(f"  {row.path}: {row.reason}")
-    return 0
 
 
 if __name__ == "__main__":

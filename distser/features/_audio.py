@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-#: Selectable openSMILE feature sets (functionals) and their dimensionality.
-FEATURE_SETS: dict[str, int] = {"IS10": 1582, "eGeMAPSv02": 88, "ComParE_2016": 6373}
+#: Selectable openSMILE feature sets (functionals) and their dimensionality: the one list of them (each is
+#: ``opensmile.FeatureSet.<name>``; extraction, the store, the search and the models read it from here).
+FEATURE_SETS: dict[str, int] = {"IS10": 1582, "eGeMAPSv02": 88, "ComParE_2016": 6373, "emobase": 988}
 
 #: All audio is resampled to this rate before extraction, so one corpus's 96 kHz file
 #: yields the same features as its 16 kHz siblings would.

@@ -317,6 +317,24 @@ def split_features(table: pa.Table,
     return frame, features
 
 
+def feature_sets_in(root: str | Path) -> list[str]:
+    """The feature sets a store folder holds shards of: openSMILE ones in :data:`FEATURE_SETS`' order, then
+    self-supervised ones (``ssl-<model>-L<layer>``) by name. Reads folder names only.
+
+    Example:
+        >>> from distser.features import write_synthetic
+        >>> store = write_synthetic(str(getfixture("tmp_path")), scale=0.01, feature_set="eGeMAPSv02")
+        >>> feature_sets_in(store.root)
+        ['eGeMAPSv02']
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    names = {p.name for p in root.iterdir() if p.is_dir() and (p.name in FEATURE_SETS or is_ssl_feature_set(p.name))}
+    found = [name for name in [*FEATURE_SETS, *sorted(n for n in names if n not in FEATURE_SETS)] if name in names]
+    return [name for name in found if any((root / name).glob("*/part-*.parquet"))]
+
+
 class FeatureStore:
     """Read and write the feature shards of one feature set under ``root``.
 

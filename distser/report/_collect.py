@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from distser.define import EXPERIMENT, Metric, Param, Phase, Role, Tag
+from distser.define import EXPERIMENT, PAPER_FEATURE_SET, Metric, Param, Phase, Role, Tag
 
 #: Prefixes of per-corpus metrics copied into the trial table.
 TRAIN_UA = "train_ua/"
@@ -25,29 +25,44 @@ COLUMNS = ["search", "study", "run_id", "method", "holdout", "plan", "phase", "f
 WITHIN = "within:"
 
 
-def variant(method: str, normalizations: list[str]) -> str:
-    """A report row's label: the method, and the search's normalisations unless only the paper's ``global``.
+def variant(method: str, normalizations: list[str], feature_set: str = PAPER_FEATURE_SET) -> str:
+    """A report row's label: the method, the search's normalisations unless only the paper's ``global``, and the
+    trial's feature set in braces unless the paper's IS10.
 
     Example:
         >>> variant("ce", ["global"]), variant("cww", ["corpus"]), variant("ce", ["global", "speaker"])
         ('ce', 'cww [corpus]', 'ce [global/speaker]')
+        >>> variant("ce", ["global"], "eGeMAPSv02"), variant("cww", ["corpus"], "emobase")
+        ('ce {eGeMAPSv02}', 'cww [corpus] {emobase}')
     """
-    return method if list(normalizations) in ([], ["global"]) else f"{method} [{'/'.join(normalizations)}]"
+    label = method if list(normalizations) in ([], ["global"]) else f"{method} [{'/'.join(normalizations)}]"
+    return label if feature_set == PAPER_FEATURE_SET else f"{label} {{{feature_set}}}"
 
 
 def base_method(label: str) -> str:
     """The method of a row label (:func:`variant`, within-corpus prefix kept).
 
     Example:
-        >>> base_method("cww [corpus]"), base_method("within:ce")
-        ('cww', 'within:ce')
+        >>> base_method("cww [corpus]"), base_method("within:ce"), base_method("ce {eGeMAPSv02}")
+        ('cww', 'within:ce', 'ce')
     """
-    return label.split(" [", 1)[0]
+    return label.split(" [", 1)[0].split(" {", 1)[0]
 
 
 def suffix(label: str) -> str:
-    """What :func:`variant` added to the method: ``" [corpus]"``, or "" for the paper's normalisation."""
+    """What :func:`variant` added to the method: ``" [corpus]"``, ``" {eGeMAPSv02}"``, both, or "" for the paper's
+    normalisation and feature set."""
     return label[len(base_method(label)):]
+
+
+def feature_set_of(label: str) -> str:
+    """The feature set of a row label (:func:`variant`): the one in braces, else the paper's IS10.
+
+    Example:
+        >>> feature_set_of("cww [corpus] {emobase}"), feature_set_of("ce")
+        ('emobase', 'IS10')
+    """
+    return label.rsplit(" {", 1)[1].rstrip("}") if label.endswith("}") and " {" in label else PAPER_FEATURE_SET
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:
@@ -132,8 +147,19 @@ def _normalizations(client, experiment_id: str, search: str) -> list[str]:
     return [name.strip(" '\"") for name in recorded.strip("[]").split(",") if name.strip(" '\"")]
 
 
-def _row(search: str, run, client, normalizations: list[str] | None = None) -> dict:
+def _feature_set(client, experiment_id: str, search: str) -> str:
+    """A search's feature set for runs that do not name theirs (before it was a study dimension): its parent run's
+    ``data.feature_set`` (one set), else the paper's IS10."""
+    parents = _search_runs(client, experiment_id,
+                           f"tags.`{Tag.SEARCH}` = '{search}' and tags.`{Tag.ROLE}` = '{Role.SEARCH}'")
+    recorded = parents[0].data.params.get("data.feature_set") if parents else None
+    return recorded if recorded and not recorded.startswith("[") else PAPER_FEATURE_SET
+
+
+def _row(search: str, run, client, normalizations: list[str] | None = None,
+         feature_set: str = PAPER_FEATURE_SET) -> dict:
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    feature_set = params.get(Param.FEATURE_SET, feature_set)
     plan = params.get(Param.PLAN, "")
     holdout = params[Param.HOLDOUT]
     fold = params.get(Param.FOLD, "-")
@@ -144,8 +170,8 @@ def _row(search: str, run, client, normalizations: list[str] | None = None) -> d
         "search": search, "study": tags.get(Tag.STUDY, f"{params[Param.METHOD]}--{plan}"),
         "run_id": run.info.run_id,
         "method": (WITHIN if plan.startswith("within-") else "") + variant(params[Param.METHOD],
-                                                                           normalizations or ["global"]),
-        Param.NORMALIZATION: params.get(Param.NORMALIZATION, "global"),
+                                                                           normalizations or ["global"], feature_set),
+        Param.NORMALIZATION: params.get(Param.NORMALIZATION, "global"), Param.FEATURE_SET: feature_set,
         "holdout": holdout, "plan": plan, "phase": tags.get(Tag.PHASE, params.get("phase", Phase.SEARCH)),
         "fold": fold, "seed": int(params[Param.SEED]), "config": params.get(Param.CONFIG, "{}"),
         "selection": params.get(Param.SELECTION, "train-domain"),
@@ -172,9 +198,10 @@ def collect_trials(tracking_uri: str, searches: list[str], experiment: str = EXP
     score, test_ua, finished``): ``test_ua/<corpus>`` of test-only corpora, every hyperparameter of the
     trial's configuration (parsed from its ``config`` key: numbers as floats, categoricals as text),
     ``final_weight/<corpus>`` and ``train_ua/<corpus>`` of the best epoch (the last logged where a
-    trial did not train to its end), ``normalization`` (the trial's). Within-corpus trials get the method
-    ``within:<method>``; a search that normalised otherwise than the paper's ``global`` labels its methods
-    with its normalisations (:func:`variant`: ``ce [corpus]``), so that each is a row of its own.
+    trial did not train to its end), ``normalization`` and ``feature_set`` (the trial's). Within-corpus trials
+    get the method ``within:<method>``; a search that normalised otherwise than the paper's ``global`` labels
+    its methods with its normalisations (:func:`variant`: ``ce [corpus]``), and a trial of another feature set
+    than the paper's IS10 with its set (``ce {eGeMAPSv02}``), so that each is a row of its own.
 
     Raises ValueError (with what exists instead) for a missing SQLite database, an unknown experiment or
     search, a search without trial runs, and for a study present in two of ``searches``.
@@ -193,7 +220,8 @@ def collect_trials(tracking_uri: str, searches: list[str], experiment: str = EXP
             raise ValueError(f"no search {search!r} in experiment {experiment!r} at {tracking_uri} "
                              f"(searches there: {', '.join(known) or 'none'})")
         normalizations = _normalizations(client, experiment_id, search)
-        rows += [_row(search, run, client, normalizations) for run in runs]
+        feature_set = _feature_set(client, experiment_id, search)
+        rows += [_row(search, run, client, normalizations, feature_set) for run in runs]
     trials = pd.DataFrame(rows)
     trials = trials[[*COLUMNS, *(c for c in trials.columns if c not in COLUMNS)]]
     # A row is a method label (with its search's normalisations): two searches may share a study only under

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from distser.define import EXPERIMENT, Role, Tag
+from distser.define import EXPERIMENT, PAPER_FEATURE_SET, Param, Role, Tag
 from distser.search import STRATEGIES
 
 from ._collect import WITHIN, _client, _experiment_id, _search_runs, base_method, suffix
@@ -68,12 +68,21 @@ def _selected_table(picked: pd.DataFrame, incomplete: set[str]) -> pd.DataFrame:
     columns = {"method": "method", "holdout": "held out", "plan": "plan", "selection": "selection",
                "configs_tried": "configs tried", "seeds": "seeds", "score_mean": "score",
                "normalization": "normalisation", "config": "configuration"}
+    if _named_sets(picked):  # each row's feature set, beside its method, when the report has others than IS10
+        columns = {"method": "method", Param.FEATURE_SET: "feature set", **columns}
     table = picked[[c for c in columns if c in picked]].rename(columns=columns)
     table["configuration"] = table["configuration"].map(describe_config)
     if incomplete and "plan" in picked:  # its selection may still change: the search has not finished
         study = picked["method"].map(base_method).str.removeprefix(WITHIN) + "--" + picked["plan"]  # the study's id
-        table.insert(0, "status", study.isin(incomplete).map({True: "incomplete", False: ""}))
+        named = study + "@" + picked[Param.FEATURE_SET] if Param.FEATURE_SET in picked else study  # several sets
+        table.insert(0, "status", (study.isin(incomplete) | named.isin(incomplete)).map(
+            {True: "incomplete", False: ""}))
     return table
+
+
+def _named_sets(frame: pd.DataFrame) -> bool:
+    """Whether ``frame``'s rows are labelled with their feature set (:func:`~._collect.variant`): another than IS10."""
+    return Param.FEATURE_SET in frame and bool((frame[Param.FEATURE_SET] != PAPER_FEATURE_SET).any())
 
 
 def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser results",
@@ -102,7 +111,8 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     csv(picked, "selected.csv")
     paired = paired_differences(trials, baseline, resamples=resamples)
     csv(paired, "paired_differences.csv")
-    # Each normalisation's own ce, when the report has one: what the method adds under that normalisation.
+    # Each normalisation's and each feature set's own ce, when the report has one: what the method adds there.
+    # (The baseline's own label is the paper's normalisation and feature set: every other row pairs with it too.)
     same = {}
     for label in ordered(trials["method"].unique()):
         if base_method(label) == baseline and suffix(label):
@@ -137,6 +147,10 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     lines += [f"Selection: **{name}**: {STRATEGIES[name].description}." for name in used] + [""]
     lines += [f"## Table 2: test UA (%) of the selected configuration ({', '.join(used) or '–'}), "
               "mean ± std over seeds", "", markdown_table(wide) if not wide.empty else "(no finished trials)", ""]
+    if _named_sets(trials):
+        lines += ["`{set}`: the feature set of the row's trials, each set its own studies (selected on its own); a "
+                  f"row without one used {PAPER_FEATURE_SET}, the paper's. Rows are paired by (held-out corpus, seed) "
+                  f"below: against {baseline} ({PAPER_FEATURE_SET}) and against {baseline} of the same set.", ""]
     if (long["kind"] == "test-only").any():
         lines += [f"`<corpus>{TEST_ONLY}`: a corpus never trained, validated or selected on; the mean over the "
                   "method's held-out corpora of the selected configuration's test UA on it. Avg: the mean over "

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from distser.config import ConfigError
-from distser.features import FEATURE_SETS, FeatureStore
+from distser.features import IDENTITY_FILE, FeatureStore, feature_sets_in, is_ssl_feature_set
 
 from ._config import SearchConfig
 
@@ -80,32 +80,69 @@ def check_tracking(uri: str, experiment: str) -> None:
         raise ConfigError(f"--tracking-uri {uri}: unsupported scheme {scheme!r} (use sqlite:///, http(s)://, a folder)")
 
 
-def check_store(config: SearchConfig) -> FeatureStore | None:
-    """The feature store exists, holds shards of the feature set, and has every corpus the data section names.
+def extract_command(store: str, feature_set: str) -> str:
+    """The command that makes ``feature_set``'s shards in ``store``.
 
-    Reads folder names only (no data). None for the embedded synthetic default.
+    Example:
+        >>> extract_command("features", "eGeMAPSv02")
+        'distser extract --store features --feature-set eGeMAPSv02 --corpus NAME=DIR ...'
+    """
+    if is_ssl_feature_set(feature_set):
+        return f"distser extract --store {store} --feature-set ssl --model MODEL --layer N --corpus NAME=DIR ..."
+    which = "" if feature_set == "IS10" else f" --feature-set {feature_set}"
+    return f"distser extract --store {store}{which} --corpus NAME=DIR ..."
+
+
+def check_store(config: SearchConfig) -> dict[str, FeatureStore] | None:
+    """The feature store exists, holds shards of each feature set, and has every corpus the data section names.
+
+    Reads folder names only (no data). Returns each feature set's store, in the order given; None for the
+    embedded synthetic default.
     """
     data = config.data
-    if data.feature_set not in FEATURE_SETS:
-        raise ConfigError(f"data.feature_set {data.feature_set!r} is unknown; choose one of {', '.join(FEATURE_SETS)}")
+    ssl = [name for name in data.feature_sets if is_ssl_feature_set(name)]
     if data.store is None:
+        if ssl:
+            raise ConfigError(f"--feature-set {ssl[0]}: self-supervised embeddings come from a store (--store) made "
+                              "by `distser extract --feature-set ssl`; the embedded synthetic corpora have openSMILE "
+                              "widths only")
         return None
-    store = FeatureStore(data.store, data.feature_set)
-    if not store.root.is_dir():
+    root = Path(data.store)
+    if not root.is_dir():
         raise ConfigError(f"--store {data.store}: no such folder; make it with `distser extract --store "
                           f"{data.store} --corpus NAME=DIR ...` (or `distser synthetic --store {data.store}`), "
                           "or leave the store out for the embedded synthetic corpora")
-    corpora = store.corpora()
-    if not corpora:
-        found = sorted(p.name for p in store.root.iterdir() if p.is_dir() and p.name in FEATURE_SETS)
-        raise ConfigError(f"--store {data.store}: no {data.feature_set} feature shards under {store.path}"
-                          + (f" (it has {', '.join(found)}: pass --feature-set)" if found else
-                             "; run `distser extract` first"))
-    named = {"data.train_corpora": data.train_corpora, "data.test_corpora": data.test_corpora,
-             "data.holdouts": data.holdouts, "data.unlabeled": [data.unlabeled] if data.unlabeled else []}
-    for key, names in named.items():
-        unknown = [n for n in names if n not in corpora]
-        if unknown:
-            raise ConfigError(f"{key}: corpus {unknown[0]!r} is not in the store {store.path} "
-                              f"(it has {', '.join(corpora)})")
-    return store
+    found = feature_sets_in(root)
+    stores = {}
+    for name in data.feature_sets:
+        folder = root / name
+        if is_ssl_feature_set(name) and folder.is_dir() and not (folder / IDENTITY_FILE).is_file():
+            raise ConfigError(f"--feature-set {name}: {folder} has no {IDENTITY_FILE} (which model made its "
+                              f"embeddings); make it with `{extract_command(data.store, name)}`")
+        store = FeatureStore(data.store, name)
+        corpora = store.corpora()
+        if not corpora:
+            others = [f for f in found if f not in data.feature_sets]
+            raise ConfigError(f"--store {data.store}: no {name} feature shards under {folder}; make them with "
+                              f"`{extract_command(data.store, name)}`"
+                              + (f" (the store has {', '.join(others)}: pass --feature-set)" if others else ""))
+        named = {"data.train_corpora": data.train_corpora, "data.test_corpora": data.test_corpora,
+                 "data.holdouts": data.holdouts, "data.unlabeled": [data.unlabeled] if data.unlabeled else []}
+        for key, names in named.items():
+            unknown = [n for n in names if n not in corpora]
+            if unknown:
+                raise ConfigError(f"{key}: corpus {unknown[0]!r} is not in the store {store.path} "
+                                  f"(it has {', '.join(corpora)})"
+                                  + (f"; extract it: `{extract_command(data.store, name)}`" if stores else ""))
+        stores[name] = store
+    if not data.train_corpora:  # each set's pool is every corpus of its folder: the sets must hold the same
+        first, *others = stores
+        for name in others:
+            missing = sorted(set(stores[first].corpora()) ^ set(stores[name].corpora()))
+            if missing:
+                lacking = name if missing[0] in stores[first].corpora() else first
+                raise ConfigError(f"--feature-set: {lacking} has no corpus {missing[0]!r} under {root / lacking} "
+                                  f"that {first if lacking == name else name} has; the sets' studies would not pair. "
+                                  f"Extract it (`{extract_command(data.store, lacking)}`) or name the corpora "
+                                  "(--train-corpora)")
+    return stores

@@ -26,6 +26,7 @@ EPILOG = """examples:
       --test-corpus emodb                                  # LOCO over three corpora, EmoDB only tested
   distser search --method cww --selection leave-one-train-corpus-out --store features
   distser search --method ce --normalization global,corpus,speaker --store features   # normalisation searched
+  distser search --method ce --feature-set IS10,eGeMAPSv02 --store features   # each feature set its own studies
   distser search --method cww+pel-al --mode grid           # the paper's λ grid instead of Optuna
   distser search --config my.toml --print-config           # the resolved configuration, nothing run
   distser search --resume --name search-20261124-0500      # continue an interrupted search as it was
@@ -37,13 +38,18 @@ every setting of an experiment file (--set KEY=VALUE sets any of them):
 method components (join with '+'; a study searches the ranges shown):
 {components}
 
-feature sets: {feature_sets}
+feature sets: {feature_sets}, or a store's ssl-<model>-L<layer> (distser extract --feature-set ssl)
 corpus loaders (distser extract): {corpora}
 """
 
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _one_or_list(values: list[str]) -> str | list[str]:
+    """One value as itself (the key's form before it took several), several as a list."""
+    return values[0] if len(values) == 1 else values
 
 
 def _epilog() -> str:
@@ -76,7 +82,7 @@ FLAG_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "holdouts": ("data.holdouts", list),
     "protocol": ("data.protocol", str),
     "store": ("data.store", str),
-    "feature_set": ("data.feature_set", str),
+    "feature_set": ("data.feature_set", lambda values: _one_or_list([v for value in values for v in _csv(value)])),
     "unlabeled": ("data.unlabeled", str),
     "synthetic_scale": ("data.synthetic_scale", float),
     "normalization": ("data.normalization", lambda values: [v for value in values for v in _csv(value)]),
@@ -102,9 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="distser search", argument_default=argparse.SUPPRESS,
         description="Which way of training on several emotional corpora works on a corpus the model has never "
-        "seen? One study per (method, held-out corpus): Optuna proposes configurations, each trained for every "
-        "seed as a Ray Tune trial, ASHA stops weak ones, a configuration is selected on validation data only, "
-        "and everything is logged to MLflow.",
+        "seen? One study per (method, held-out corpus, feature set): Optuna proposes configurations, each trained "
+        "for every seed as a Ray Tune trial, ASHA stops weak ones, a configuration is selected on validation data "
+        "only, and everything is logged to MLflow.",
         epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", metavar="FILE", help="experiment file (TOML); flags override its keys")
     parser.add_argument("--set", action="append", dest="overrides", metavar="KEY=VALUE",
@@ -140,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = parser.add_argument_group("data")
     data.add_argument("--store", help="feature store folder (default: the embedded synthetic corpora)")
-    data.add_argument("--feature-set", help="feature set inside the store (default IS10)")
+    data.add_argument("--feature-set", action="append", metavar="A,B",
+                      help="feature set inside the store: an openSMILE one (default IS10) or a store's "
+                      "ssl-<model>-L<layer> folder; several (comma list or repeated) are each their own studies "
+                      "(one per method, held-out corpus and feature set), compared in the summary and the report")
     data.add_argument("--train-corpora", metavar="A,B,C",
                       help="the pool held out in turn (default: every labelled corpus not tested only)")
     data.add_argument("--test-corpus", action="append", dest="test_corpora", metavar="CORPUS",

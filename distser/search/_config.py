@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distser.config import ConfigError
-from distser.define import EXPERIMENT, PAPER_HIDDEN
+from distser.define import EXPERIMENT, PAPER_FEATURE_SET, PAPER_HIDDEN
 from distser.learning import HYPERPARAMETERS, MethodParams, parse_method
 
 #: Protocols: leave-one-corpus-out over the pool, within-corpus folds, or one model on the whole pool.
@@ -69,10 +69,14 @@ class DataConfig:
     held-back corpora) are normalised by their own features (never their labels) under ``corpus`` and
     ``speaker``; off, by the training rows' statistics. ``min_speaker_utterances``: a speaker with
     fewer is normalised with their corpus's statistics.
+    ``feature_set``: the store's feature set (an openSMILE one, or an ``ssl-<model>-L<layer>`` folder of
+    ``distser extract --feature-set ssl``); several (a list, or a comma list) make it a study dimension like
+    the held-out corpus: one study per (method, held-out corpus, feature set), each set read once. One set is
+    kept as a string, several as a list (:attr:`feature_sets` reads both).
     """
 
     store: str | None = None
-    feature_set: str = "IS10"
+    feature_set: str | list[str] = PAPER_FEATURE_SET
     train_corpora: list[str] = field(default_factory=list)
     test_corpora: list[str] = field(default_factory=list)
     holdouts: list[str] = field(default_factory=list)
@@ -84,8 +88,17 @@ class DataConfig:
     min_speaker_utterances: int = 10
 
     def __post_init__(self) -> None:
-        from distser.features import normalization_names
+        from distser.features import FEATURE_SETS, is_ssl_feature_set, normalization_names
 
+        given = [self.feature_set] if isinstance(self.feature_set, str) else list(self.feature_set)
+        names = list(dict.fromkeys(name.strip() for text in given for name in text.split(",") if name.strip()))
+        if not names:
+            raise ConfigError(f"data.feature_set is empty: name at least one (e.g. {PAPER_FEATURE_SET})")
+        unknown = [n for n in names if n not in FEATURE_SETS and not is_ssl_feature_set(n)]
+        if unknown:
+            raise ConfigError(f"data.feature_set {unknown[0]!r} is unknown; choose one of {', '.join(FEATURE_SETS)}, "
+                              "or a store's ssl-<model>-L<layer> folder (distser extract --feature-set ssl)")
+        self.feature_set = names[0] if len(names) == 1 else names  # one set: a string, as before there were several
         if not self.normalization:
             raise ConfigError("data.normalization is empty: name at least one (e.g. global, corpus, speaker)")
         unknown = [n for n in self.normalization if n not in normalization_names()]
@@ -120,6 +133,11 @@ class DataConfig:
         if role:
             raise ConfigError(f"--unlabeled {self.unlabeled!r} is also {role}: its audio would enter training; "
                               "choose an unlabeled corpus that is neither trained nor tested on")
+
+    @property
+    def feature_sets(self) -> list[str]:
+        """The feature sets of the search, in the order given (each its own studies)."""
+        return [self.feature_set] if isinstance(self.feature_set, str) else list(self.feature_set)
 
     @property
     def default_normalization(self) -> str:

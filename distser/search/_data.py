@@ -1,5 +1,8 @@
 """The features of a search in Ray's object store, once per node, and the plans that index into them.
 
+A search over several feature sets reads each set's store once (:class:`SharedSets`): one set's blocks
+and plans per set, side by side in the object store.
+
 Every shard is read by a Ray task (verified against its checksums, checked finite) whose float32
 feature block goes straight into the object store: the driver never holds a copy. A plan is row
 indices into those blocks plus the normaliser of its training rows; a trial maps the blocks of its
@@ -101,6 +104,29 @@ class SharedData:
         if plan not in self.plans:
             raise KeyError(f"plan {plan!r} is not part of this search (plans: {', '.join(self.plans)})")
         return self.plans[plan].task(table if table is not None else self.table(), normalization)
+
+
+@dataclass
+class SharedSets:
+    """Each feature set's :class:`SharedData`, by name: what every trial of a search gets.
+
+    A trial's config names its set (``feature_set``); a search of one set has one, which a config without
+    a name (a trial of a search started before sets were a study dimension) also means.
+    """
+
+    sets: dict[str, SharedData]
+
+    def of(self, feature_set: str | None = None) -> SharedData:
+        if feature_set is None and len(self.sets) == 1:
+            return next(iter(self.sets.values()))
+        if feature_set not in self.sets:
+            raise KeyError(f"feature set {feature_set!r} is not part of this search "
+                           f"(feature sets: {', '.join(self.sets)})")
+        return self.sets[feature_set]
+
+    def task(self, plan: str, table: FeatureTable | None = None, normalization: str = "global",
+             feature_set: str | None = None) -> IndexedTask:
+        return self.of(feature_set).task(plan, table, normalization)
 
 
 @dataclass

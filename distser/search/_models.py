@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from distser.define import BEST_ALIAS, File, ModelTag, Param, Tag, model_name
+from distser.define import BEST_ALIAS, PAPER_FEATURE_SET, File, ModelTag, Param, Tag, model_name
 
 from ._config import SearchConfig
 from ._selection import evaluated_trials
@@ -43,36 +43,54 @@ def delete_checkpoints(storage: Storage, name: str) -> int:
     return removed
 
 
-def data_tags(config: SearchConfig) -> dict[str, str]:
-    """What a search's models were trained on: the store (or the embedded synthetic corpora), whether its
-    features are synthetic and the protocol. Version tags and bundle metadata both."""
+def data_tags(config: SearchConfig, feature_set: str | None = None) -> dict[str, str]:
+    """What a search's models (of ``feature_set``, default its first) were trained on: the store (or the embedded
+    synthetic corpora), whether its features are synthetic and the protocol. Version tags and bundle metadata
+    both (the bundle adds the feature set itself)."""
     from distser.features import FeatureStore, synthetic_corpora
 
     data = config.data
     if data.store is None:
         store, synthetic = f"embedded synthetic (scale {data.synthetic_scale:g})", True
     else:
-        store, synthetic = data.store, bool(synthetic_corpora(FeatureStore(data.store, data.feature_set)))
+        store = data.store
+        synthetic = bool(synthetic_corpora(FeatureStore(data.store, feature_set or data.feature_sets[0])))
     # each model's own normalisation (of its selected configuration) is added where it is registered
     return {ModelTag.STORE: store, ModelTag.SYNTHETIC: str(synthetic).lower(), ModelTag.PROTOCOL: data.protocol}
 
 
 def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFrame, summary: pd.DataFrame,
-                    shared, feature_set: str, say) -> None:
+                    shared, say) -> None:
     """Log each selected configuration's model (its seed with the best validation UA) and register it.
 
     Named ``distser-<method>`` (``distser-synthetic-<method>`` when trained on synthetic features), a
-    version per (search, held-out corpus), tagged with what it is (:class:`~distser.define.ModelTag`); a
-    model trained on the whole pool (``--protocol pool``) also gets the alias ``best``.
+    version per (search, held-out corpus, feature set), tagged with what it is (:class:`~distser.define.ModelTag`,
+    and the bundle's ``feature_set``); a model trained on the whole pool (``--protocol pool``) also gets the alias
+    ``best``. ``shared``: the search's :class:`~distser.search._data.SharedSets` (each set's normalisers).
+    Models of self-supervised embeddings are not registered: ``distser predict`` cannot make them from audio yet.
     """
     import torch
 
+    from distser.features import is_ssl_feature_set
     from distser.inference import ModelBundle, log_diagnostics, log_model
 
-    data = data_tags(config)
-    synthetic = data[ModelTag.SYNTHETIC] == "true"
+    default = config.data.feature_sets[0]
+    several = len(config.data.feature_sets) > 1
+    tags_of = {name: data_tags(config, name) for name in config.data.feature_sets if not is_ssl_feature_set(name)}
+    # A pool model per set: @best goes to each method's set with the best selection score (validation data only).
+    scores = summary["score_mean"].fillna(-np.inf)
+    aliased = set(scores.groupby(summary["method"]).idxmax()) if several else set(summary.index)
+    skipped = set()
     for row in summary.itertuples():
+        feature_set = getattr(row, Param.FEATURE_SET, default)
+        if is_ssl_feature_set(feature_set):
+            skipped.add(feature_set)
+            continue
+        data = tags_of[feature_set]
+        synthetic = data[ModelTag.SYNTHETIC] == "true"
         study = trials[(trials["method"] == row.method) & (trials["holdout"] == row.holdout)]
+        if Param.FEATURE_SET in trials:
+            study = study[study[Param.FEATURE_SET] == feature_set]
         chosen = evaluated_trials(study, row.selection, row.config)
         chosen = chosen[chosen["checkpoint"].notna()]
         if chosen.empty:
@@ -90,14 +108,15 @@ def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFra
             with best["checkpoint"].as_directory() as folder:
                 state = torch.load(Path(folder) / File.MODEL, map_location="cpu", weights_only=True)
             normalization = best.get(Param.NORMALIZATION, "global")
-            normalizer = shared.plans[best["plan"]].normalizers[normalization]
+            normalizer = shared.of(feature_set).plans[best["plan"]].normalizers[normalization]
             what = {ModelTag.METHOD: row.method, ModelTag.HOLDOUT: row.holdout, ModelTag.SEED: str(best["seed"]),
                     ModelTag.SEARCH: config.name, **data, ModelTag.NORMALIZATION: normalization}
             metadata = {**what, "selection": row.selection, "config": row.config, "plan": best["plan"]}
             bundle = ModelBundle.from_normalizer(state, normalizer, normalization_of(config.data, normalization),
                                                  feature_set, metadata)
             tags = {**what, ModelTag.TEST_UA: f"{best['test_ua']:.4f}"}
-            trained = "the whole pool" if row.holdout == "-" else f"{row.holdout} held out"
+            trained = ("the whole pool" if row.holdout == "-" else f"{row.holdout} held out") + (
+                f", {feature_set} features" if several or feature_set != PAPER_FEATURE_SET else "")
             with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Successfully registered..." itself
                 info = log_model(bundle, run_id=run_id, registered_model_name=name, tags=tags,
                                  tracking_uri=locations.tracking_uri,
@@ -108,9 +127,11 @@ def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFra
             version = getattr(info, "registered_model_version", None)
             say(f"registered models:/{name}/{version} ({trained}, seed {best['seed']}"
                 + ("; synthetic features: a demo model" if synthetic else "") + ")")
-        if config.data.protocol == "pool" and version is not None:
+        if config.data.protocol == "pool" and version is not None and row.Index in aliased:
             tracker.client.set_registered_model_alias(name, BEST_ALIAS, str(version))
-            say(f"models:/{name}@{BEST_ALIAS} is now version {version} (trained on the whole pool)")
+            say(f"models:/{name}@{BEST_ALIAS} is now version {version} (trained on the whole pool"
+                + (f", {feature_set} features: the best selection score of the feature sets" if several else "")
+                + ")")
         tracker.client.set_tag(run_id, Tag.SELECTED, "true")
         if not tracker.client.list_artifacts(run_id, DIAGNOSTICS):
             confusion = _confusion_of(tracker, run_id, best["holdout"])
@@ -118,6 +139,9 @@ def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFra
                 warnings.simplefilter("ignore")
                 log_diagnostics(run_id, confusion=confusion, tracking_uri=locations.tracking_uri,
                                 artifact_path=DIAGNOSTICS)
+    for feature_set in sorted(skipped):
+        say(f"models of {feature_set} not registered: distser predict cannot compute self-supervised embeddings "
+            "from audio yet (the selected trials' runs hold their results)")
 
 
 def _confusion_of(tracker, run_id: str, holdout: str):

@@ -25,15 +25,17 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def resolve_store(config: SearchConfig, locations) -> FeatureStore:
-    """The configured feature store, or the embedded synthetic default (written once, beside the runs)."""
+def resolve_store(config: SearchConfig, locations, feature_set: str | None = None) -> FeatureStore:
+    """The configured store of ``feature_set`` (default: the search's first), or the embedded synthetic default
+    (written once, beside the runs, in the set's width)."""
+    feature_set = feature_set or config.data.feature_sets[0]
     if config.data.store is not None:
-        return FeatureStore(config.data.store, config.data.feature_set)
+        return FeatureStore(config.data.store, feature_set)
     base = locations.storage.local_path if locations.storage.is_local else Path.home() / ".cache" / "distser"
     folder = base / f"synthetic-features-{config.data.synthetic_scale:g}"
-    store = FeatureStore(folder, config.data.feature_set)
+    store = FeatureStore(folder, feature_set)
     if not store.corpora():
-        write_synthetic(str(folder), scale=config.data.synthetic_scale, feature_set=config.data.feature_set)
+        write_synthetic(str(folder), scale=config.data.synthetic_scale, feature_set=feature_set)
     _say(f"no feature store given (--store): using the embedded synthetic corpora at {store.path}")
     return store
 
@@ -96,10 +98,28 @@ def make_plans(config: SearchConfig, manifest: pd.DataFrame) -> Plans:
     return plans
 
 
-def plan_studies(config: SearchConfig, plans: Plans) -> list:
-    """One :class:`~distser.search._searcher.StudySpec` per (method, outer plan)."""
+def study_id(method: str, plan: str, feature_set: str | None = None) -> str:
+    """A study's id: ``<method>--<outer plan>``, and ``@<feature set>`` in a search over several sets.
+
+    Example:
+        >>> study_id("ce", "loco-emodb"), study_id("ce", "loco-emodb", "eGeMAPSv02")
+        ('ce--loco-emodb', 'ce--loco-emodb@eGeMAPSv02')
+    """
+    return f"{method}--{plan}" + (f"@{feature_set}" if feature_set else "")
+
+
+def plan_studies(config: SearchConfig, plans: Plans, feature_set: str | None = None) -> list:
+    """One :class:`~distser.search._searcher.StudySpec` per (method, outer plan) of ``feature_set``'s plans
+    (default: the search's first set).
+
+    The feature set is a study dimension like the held-out corpus, not a searched value: each set's features
+    have their own width, and a user wants each set's answer. A search over several sets calls this once per
+    set; their studies' ids name the set (a search of one set keeps the ids it always had).
+    """
     from ._searcher import StudySpec
 
+    feature_set = feature_set or config.data.feature_sets[0]
+    named = feature_set if len(config.data.feature_sets) > 1 else None
     study, training = config.study, to_dict(config.training)
     normalizations = config.data.normalization
     # A fixed normalisation is a training setting of every trial; several are a searched dimension.
@@ -116,7 +136,8 @@ def plan_studies(config: SearchConfig, plans: Plans) -> list:
         for plan in plans.outer:
             folds = {back: inner.name for back, inner in plans.folds.get(plan.name, {}).items()}
             specs.append(StudySpec(
-                id=f"{method}--{plan.name}", method=method, plan=plan.name, holdout=plan.test_corpus or "-",
+                id=study_id(method, plan.name, named), method=method, plan=plan.name, holdout=plan.test_corpus or "-",
+                feature_set=feature_set,
                 seeds=list(range(study.seeds)), eval_seeds=list(range(study.eval_seeds or study.seeds)),
                 params=method_params(method, study), training=training,
                 selection=study.selection, folds=folds, space=space, grid=grid, samples=study.samples,

@@ -30,7 +30,7 @@ from ._plans import Plans, corpora_needed, make_plans, plan_studies, resolve_sto
 
 @dataclass
 class CheckedData:
-    """A search's store and plans, verified before Ray starts."""
+    """One feature set's store and plans, verified before Ray starts."""
 
     store: FeatureStore
     corpora: list[str] | None  # the corpora the search reads (None: every one in the store)
@@ -48,18 +48,25 @@ def verified_manifest(store: FeatureStore, corpora: list[str] | None) -> pd.Data
     return manifest[latest(manifest["utterance_id"])].reset_index(drop=True)  # an utterance stored twice: its last
 
 
-def check_data(config: SearchConfig, locations) -> CheckedData:
-    """The search's store verified and its plans made, before Ray starts (ConfigError/ShardError otherwise)."""
-    store = resolve_store(config, locations)
-    corpora = corpora_needed(config, store)
-    plans = make_plans(config, verified_manifest(store, corpora))
-    return CheckedData(store, corpora, plans)
+def check_data(config: SearchConfig, locations) -> dict[str, CheckedData]:
+    """Each feature set's store verified and its plans made, before Ray starts (ConfigError/ShardError otherwise)."""
+    checked = {}
+    for feature_set in config.data.feature_sets:
+        store = resolve_store(config, locations, feature_set)
+        corpora = corpora_needed(config, store)
+        checked[feature_set] = CheckedData(store, corpora, make_plans(config, verified_manifest(store, corpora)))
+    return checked
 
 
-def check_disk(config: SearchConfig, data: CheckedData, storage, say: Callable[[str], None]) -> None:
+def check_disk(config: SearchConfig, data: dict[str, CheckedData], storage, say: Callable[[str], None]) -> None:
     """The free space under a local storage against an estimate from the plan (:func:`._disk.check_free_space`)."""
-    specs = plan_studies(config, data.plans)
-    trials = sum(spec.configurations * len(spec.members) + len(spec.eval_seeds) for spec in specs)
-    first, total = disk_estimate(trials, len(specs), model_bytes(data.store.dim, config.training.hidden),
-                                 concurrency(config.resources.max_concurrent, config.resources.cpus_per_trial))
-    check_free_space(storage, first, total, say)
+    trials, models = 0, []
+    for feature_set, checked in data.items():
+        specs = plan_studies(config, checked.plans, feature_set)
+        counted = sum(spec.configurations * len(spec.members) + len(spec.eval_seeds) for spec in specs)
+        trials += counted
+        models.append((counted + len(specs), model_bytes(checked.store.dim, config.training.hidden)))
+    # The first wave with the widest set's checkpoints; the whole search with each set's own.
+    first, _ = disk_estimate(trials, 0, max(size for _, size in models),
+                             concurrency(config.resources.max_concurrent, config.resources.cpus_per_trial))
+    check_free_space(storage, first, first + sum(count * size for count, size in models), say)

@@ -7,13 +7,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from distser.define import Metric, Param, Phase
+from distser.define import PAPER_FEATURE_SET, Metric, Param, Phase
 
 from ._selection import STRATEGIES
 
 
-def trial_table(results) -> pd.DataFrame:
-    """One row per trial of a Tune ResultGrid, in the shape :func:`~distser.search._selection.select` takes."""
+def trial_table(results, feature_sets: list[str] | None = None) -> pd.DataFrame:
+    """One row per trial of a Tune ResultGrid, in the shape :func:`~distser.search._selection.select` takes.
+
+    ``feature_sets``: the search's; a trial config without one (a search of one set, started before sets were
+    a study dimension) was trained on the first.
+    """
+    default = (feature_sets or [PAPER_FEATURE_SET])[0]
     rows = []
     for result in results:
         if not result.config:  # a trial Tune created but never started (interrupted): no result yet
@@ -24,6 +29,7 @@ def trial_table(results) -> pd.DataFrame:
                "plan": config["plan"], "phase": config["phase"], "fold": config["fold"], "seed": config["seed"],
                "config": config["config"], "params": config["params"], "searched": config["searched"],
                Param.NORMALIZATION: config["training"].get(Param.NORMALIZATION, "global"),
+               Param.FEATURE_SET: config.get(Param.FEATURE_SET, default),
                "score": metrics.get(Metric.SCORE, math.nan), "valid_ua": metrics.get(Metric.VALID, math.nan),
                "test_ua": final.get(Metric.TEST_UA, math.nan), "finished": metrics.get("finished") == 1,
                "error": metrics.get("error") or (str(result.error).splitlines()[-1] if result.error else None),
@@ -65,11 +71,11 @@ def missing_trials(specs: list, trials: pd.DataFrame) -> list[str]:
 
 
 def combine_folds(summary: pd.DataFrame) -> pd.DataFrame:
-    """Within-corpus folds of one corpus are separate studies: one summary row per (method, corpus).
+    """Within-corpus folds of one corpus are separate studies: one summary row per (method, corpus, feature set).
 
     Means of the folds' values; the fold's selected configurations may differ ("per fold").
     """
-    keys = ["method", "holdout", "selection"]
+    keys = ["method", "holdout", "selection", *([Param.FEATURE_SET] if Param.FEATURE_SET in summary else [])]
     if summary.empty or not summary.duplicated(keys).any():
         return summary
     labels = [c for c in ("config", Param.NORMALIZATION) if c in summary.columns]

@@ -59,7 +59,7 @@ def run_search(config: SearchConfig, locations: Locations, options: RunOptions |
 
 
 def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions) -> pd.DataFrame:
-    from ._data import read_store
+    from ._data import SharedSets, read_store
     from ._tracking import Tracker, log_summary
 
     _quiet_libraries(options.verbose)
@@ -69,9 +69,8 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
     # Everything that can fail before Ray starts does: no Ray, no MLflow database, no run for a bad store.
     checked = check_data(config, locations)
     check_disk(config, checked, locations.storage, _say)
-    store, needed, plans = checked.store, checked.corpora, checked.plans
-    specs = plan_studies(config, plans)
-    del checked
+    stores = {feature_set: data.store for feature_set, data in checked.items()}
+    specs = [spec for feature_set, data in checked.items() for spec in plan_studies(config, data.plans, feature_set)]
 
     # Opening the MLflow database (creating it, the first time: ~8 s of migrations) and starting Ray (~9 s)
     # each take seconds of mostly waiting: side by side (bench/startup.py --search).
@@ -90,10 +89,13 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
                   else record_text(config, options))
 
         start_ray(config.resources.address, verbose=options.verbose)
-        data = read_store(store, needed)
-        shared = data.shared(plans.all, config.data.normalizations())
-        del data, plans  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
-        fingerprint = store.fingerprint()
+        sets = {}
+        for feature_set, data in checked.items():  # each set's store once into the object store
+            sets[feature_set] = read_store(data.store, data.corpora).shared(data.plans.all,
+                                                                            config.data.normalizations())
+        shared = SharedSets(sets)
+        del checked, data  # the plans' utterance ids and the loader's index: only their rows (in shared) are needed
+        fingerprint = ",".join(store.fingerprint() for store in stores.values())
         tracker = opening.result()
 
     parent = tracker.parent()
@@ -117,7 +119,7 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
         full = disk_full_in(results)
         if full:
             raise DiskFull(full)
-        trials = trial_table(results)
+        trials = trial_table(results, config.data.feature_sets)
         missing = missing_trials(specs, trials)
         if missing:  # Tune ends a run gracefully on Ctrl+C and returns; the search stops here too.
             raise KeyboardInterrupt(f"studies {', '.join(missing[:3])} interrupted")
@@ -130,7 +132,7 @@ def _run_locked(config: SearchConfig, locations: Locations, options: RunOptions)
         text = format_summary(summary, config.study.eval_seeds or config.study.seeds)
         log_summary(tracker, summary, text)
         if config.tracking.register_models and not summary.empty:
-            register_models(config, locations, tracker, trials, summary, shared, store.feature_set, _say)
+            register_models(config, locations, tracker, trials, summary, shared, _say)
         tracker.close_open_runs("KILLED")  # none expected; never leave a RUNNING run behind
         tracker.finish("FAILED" if failed and summary.empty else "FINISHED")
         if not config.tracking.keep_checkpoints:

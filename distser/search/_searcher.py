@@ -1,6 +1,6 @@
 """All studies of a search in one Tune experiment: a searcher that interleaves their trials.
 
-Each study (method × plan) is its own small state machine with its own Optuna study:
+Each study (method × plan × feature set) is its own small state machine with its own Optuna study:
 
 1. **search**: configurations — Optuna proposals (``mode = "search"``), the paper's grid, or the one
    configuration of ``mode = "paper"`` — each run as one trial per seed (× held-back training corpus
@@ -30,7 +30,7 @@ import optuna
 import pandas as pd
 from ray.tune.search import Searcher
 
-from distser.define import Metric, Phase
+from distser.define import PAPER_FEATURE_SET, Metric, Phase
 
 from ._selection import STRATEGIES, choose, config_key, rank_configs
 from ._space import random_point, space_size
@@ -56,6 +56,7 @@ class StudySpec:
     asha: bool = False
     eval_seeds: list[int] = field(default_factory=list)  # seeds the selected configuration reports (default: seeds)
     first: dict[str, Any] | None = None  # Optuna's first proposal (the defaults: the paper's values), if any
+    feature_set: str = PAPER_FEATURE_SET  # the features its plans index (each set of a search: its own studies)
 
     def __post_init__(self) -> None:
         self.eval_seeds = list(self.eval_seeds) or list(self.seeds)
@@ -201,7 +202,7 @@ class _Study:
         return trial_config(study=spec.id, phase=phase, method=spec.method,
                             plan=spec.folds[fold] if fold is not None else spec.plan, holdout=spec.holdout,
                             fold=fold, seed=seed, params=params, training=training, config=proposal.key,
-                            selection=spec.selection, searched=proposal.searched)
+                            selection=spec.selection, searched=proposal.searched, feature_set=spec.feature_set)
 
     # -- results -----------------------------------------------------------------------------
     def trial_table(self, members: dict[str, _Member], trial_ids: list[str] | None = None) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from distser.define import Param, Phase
+from distser.define import PAPER_FEATURE_SET, Param, Phase
 
 #: Columns a trial table needs.
 TRIAL_COLUMNS = ["method", "holdout", "phase", "fold", "seed", "config", "score", "test_ua", "finished"]
@@ -126,7 +126,8 @@ def choose(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> s
 
 
 def select(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> pd.DataFrame:
-    """Per (method, holdout): the selected configuration and its test UA, mean ± std over its evaluated seeds.
+    """Per (method, holdout) — and feature set, where ``trials`` has a ``feature_set`` column — the selected
+    configuration and its test UA, mean ± std over its evaluated seeds.
 
     ``configs_tried`` counts the configurations of the search phase; ``score_mean`` is the strategy's
     mean score of the selected configuration (validation data only); ``test_ua_mean`` is read off the
@@ -151,7 +152,9 @@ def select(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> p
     extra = sorted(c for c in trials.columns if c.startswith("test_ua/") and c.split("/", 1)[1] not in holdouts
                    and trials[c].notna().any())
     rows = []
-    for (method, holdout), study in trials.groupby(["method", "holdout"], sort=True):
+    # A study per (method, held-out corpus) and, in a search over several feature sets, per set.
+    keys = ["method", "holdout", *([Param.FEATURE_SET] if Param.FEATURE_SET in trials else [])]
+    for (method, holdout, *feature_set), study in trials.groupby(keys, sort=True):
         config = choose(study, strategy)
         if config is None:
             continue
@@ -165,8 +168,10 @@ def select(trials: pd.DataFrame, strategy: Strategy | str = "train-domain") -> p
         row.update({f"{c}_mean": float(evaluated[c].mean()) for c in extra})
         if Param.NORMALIZATION in study:
             row[Param.NORMALIZATION] = study.loc[study["config"] == config, Param.NORMALIZATION].iloc[0]
+        if feature_set:
+            row[Param.FEATURE_SET] = feature_set[0]
         rows.append(row)
-    labels = ["config", *([Param.NORMALIZATION] if Param.NORMALIZATION in trials else [])]
+    labels = ["config", *(c for c in (Param.NORMALIZATION, Param.FEATURE_SET) if c in trials)]
     columns = ["method", "holdout", "selection", *labels, "seeds", "configs_tried", "score_mean", "test_ua_mean",
                "test_ua_std", *(f"{c}_mean" for c in extra)]
     return pd.DataFrame(rows, columns=columns)
@@ -177,7 +182,9 @@ def format_summary(summary: pd.DataFrame, seeds: int | None = None) -> str:
 
     A cell whose configuration finished fewer than ``seeds`` seeds (default: the most any cell has)
     says so: ``(n=2)``; the selected normalisation follows in brackets (``[corpus]``) unless every
-    cell's is the paper's ``global``. Test-only corpora get their own columns (``<corpus> (test)``).
+    cell's is the paper's ``global``. Each feature set's studies are rows of their own, labelled with the
+    set in braces (``ce {eGeMAPSv02}``) unless every row's is the paper's IS10. Test-only corpora get their
+    own columns (``<corpus> (test)``).
     """
     if summary.empty:
         return "(no finished trials)"
@@ -186,21 +193,27 @@ def format_summary(summary: pd.DataFrame, seeds: int | None = None) -> str:
     # The selected normalisation beside each cell, when the search had a choice of them.
     norms = summary[Param.NORMALIZATION] if Param.NORMALIZATION in summary else pd.Series([""] * len(summary))
     shown = norms.nunique() > 1 or (len(norms) and norms.iloc[0] not in ("", "global"))
+    # The feature set beside each method, when the search had several (or not the paper's).
+    sets = summary[Param.FEATURE_SET] if Param.FEATURE_SET in summary else pd.Series([""] * len(summary))
+    named = sets.nunique() > 1 or (len(sets) and sets.iloc[0] not in ("", PAPER_FEATURE_SET))
     cell = summary.assign(text=[
         (f"{100 * m:.1f}" + ("" if math.isnan(s) else f" ± {100 * s:.1f}") if not math.isnan(m) else "–")
         + ("" if n == seeds else f" (n={n})") + (f" [{norm}]" if shown else "")
         for m, s, n, norm in zip(summary["test_ua_mean"], summary["test_ua_std"], summary["seeds"], norms,
                                  strict=True)
-    ])
+    ], row=[f"{method} {{{name}}}" if named else method
+            for method, name in zip(summary["method"], sets.to_numpy(), strict=True)])
     parts = []
     if has_holdout.any():
-        table = cell[has_holdout].pivot(index="method", columns="holdout", values="text")
-        table["Avg"] = summary[has_holdout].groupby("method")["test_ua_mean"].mean().map(lambda v: f"{100 * v:.1f}")
+        table = cell[has_holdout].pivot(index="row", columns="holdout", values="text")
+        table["Avg"] = cell[has_holdout].groupby("row")["test_ua_mean"].mean().map(lambda v: f"{100 * v:.1f}")
         parts.append(table)
     for column in sorted(c for c in summary.columns if c.startswith("test_ua/") and c.endswith("_mean")):
         corpus = column.removeprefix("test_ua/").removesuffix("_mean")
-        means = summary.groupby("method")[column].mean().map(lambda v: f"{100 * v:.1f}")
+        means = cell.groupby("row")[column].mean().map(lambda v: f"{100 * v:.1f}")
         parts.append(means.rename(f"{corpus} (test)").to_frame())
     if not parts:  # a model trained on the whole pool and no test-only corpus: nothing was tested
         return "(trained on the whole pool; no corpus was tested: add --test-corpus to test one)"
-    return pd.concat(parts, axis=1).to_string()
+    text = pd.concat(parts, axis=1)
+    text.index.name = "method"  # rows are methods (with their feature set): the name the table always had
+    return text.to_string()

@@ -21,7 +21,7 @@ from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
-from distser.define import File, Metric, Param, Phase, Role, Tag, metric_safe
+from distser.define import PAPER_FEATURE_SET, File, Metric, Param, Phase, Role, Tag, metric_safe
 
 
 def git_commit() -> str:
@@ -54,14 +54,20 @@ def display(value: Any) -> str:
 
 
 def run_name(config: dict[str, Any]) -> str:
-    """A trial's run name: method, held-out corpus, seed, the held-back corpus and the searched values.
+    """A trial's run name: method, held-out corpus, feature set (unless the paper's IS10), seed, the held-back
+    corpus and the searched values.
 
     Example:
         >>> run_name({"method": "cww", "holdout": "emodb", "seed": 2, "fold": None,
         ...           "searched": {"lambda_w": 0.4321, "cww_signal": "valid-ua"}, "phase": "search"})
         'cww · emodb · seed 2 · lambda_w=0.432 cww_signal=valid-ua'
+        >>> run_name({"method": "ce", "holdout": "emodb", "seed": 0, "searched": {}, "feature_set": "eGeMAPSv02"})
+        'ce · emodb · eGeMAPSv02 · seed 0'
     """
-    parts = [config["method"], config["holdout"], f"seed {config['seed']}"]
+    parts = [config["method"], config["holdout"]]
+    if config.get(Param.FEATURE_SET, PAPER_FEATURE_SET) != PAPER_FEATURE_SET:
+        parts.append(config[Param.FEATURE_SET])
+    parts.append(f"seed {config['seed']}")
     if config.get("fold"):
         parts.append(f"without {config['fold']}")
     searched = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in config["searched"].items())
@@ -78,6 +84,8 @@ def trial_params(config: dict[str, Any]) -> dict[str, str]:
               Param.SEED: str(config["seed"]), Param.FOLD: display(config["fold"]), Param.CONFIG: config["config"],
               Param.SELECTION: config["selection"], "phase": config["phase"],
               Param.NORMALIZATION: config["training"].get(Param.NORMALIZATION, "global")}
+    if Param.FEATURE_SET in config:
+        params[Param.FEATURE_SET] = config[Param.FEATURE_SET]
     params.update({name: display(value) for name, value in config["params"].items()})
     params.update({name: display(value) for name, value in config["searched"].items() if name not in params})
     return params
@@ -295,11 +303,15 @@ def _last_line(trial) -> str:
 
 
 def log_summary(tracker: Tracker, summary, text: str) -> None:
-    """Selected configuration per (method, held-out corpus) and its test UA over seeds, on the parent run."""
+    """Selected configuration per (method, held-out corpus, feature set) and its test UA over seeds, on the parent
+    run (a search over several sets names the set in each metric: ``selected/<method>/<corpus>/<set>/...``)."""
     client = tracker.client
     metrics = []
+    several = Param.FEATURE_SET in summary and summary[Param.FEATURE_SET].nunique() > 1
     for row in summary.itertuples():
         prefix = f"selected/{metric_safe(row.method)}/{row.holdout}"
+        if several:  # each set's studies: their own metrics
+            prefix += f"/{getattr(row, Param.FEATURE_SET)}"
         for name in ("test_ua_mean", "test_ua_std", "score_mean"):
             value = float(getattr(row, name))
             if math.isfinite(value):

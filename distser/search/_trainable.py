@@ -6,7 +6,8 @@ the report (names in :mod:`distser.define`):
 - a trial's **config** (:func:`trial_config`): ``study``, ``phase``, ``method``, ``plan`` (the plan it
   trains on), ``holdout`` (the study's held-out corpus), ``fold`` (the training corpus held back by
   leave-one-train-corpus-out, else None), ``seed``, ``params`` (every hyperparameter of the method),
-  ``training`` (trainer settings), ``config`` (the configuration's key) and ``selection``;
+  ``training`` (trainer settings), ``config`` (the configuration's key), ``selection`` and
+  ``feature_set`` (the features its plan indexes; absent: the search's only set);
 - every **epoch** it reports ``epoch``, ``best_mean_valid_ua`` (ASHA's metric), ``last`` (training ends
   after this epoch) and ``metrics``: the epoch record's every value
   (:meth:`~distser.learning.EpochRecord.flat`), logged as they are;
@@ -43,7 +44,7 @@ from distser.learning import (
     release_freed_memory,
 )
 
-from ._data import SharedData
+from ._data import SharedSets
 from ._disk import DISK_FULL, is_disk_full
 
 #: Seconds a trial that found the disk full waits for the search to stop it before failing.
@@ -54,11 +55,12 @@ TRAINING_KEYS = ("max_epochs", "patience", "early_stopping", "min_steps_per_epoc
 
 def trial_config(*, study: str, phase: str, method: str, plan: str, holdout: str, fold: str | None, seed: int,
                  params: dict[str, Any], training: dict[str, Any], config: str, selection: str,
-                 searched: dict[str, Any]) -> dict[str, Any]:
+                 searched: dict[str, Any], feature_set: str | None = None) -> dict[str, Any]:
     """A trial's config (see the module docstring); ``searched`` are the values the study varied."""
     return {"study": study, "phase": phase, "method": method, "plan": plan, "holdout": holdout, "fold": fold,
             "seed": int(seed), "params": dict(params), "training": dict(training), "config": config,
-            "selection": selection, "searched": dict(searched)}
+            "selection": selection, "searched": dict(searched),
+            **({Param.FEATURE_SET: feature_set} if feature_set is not None else {})}
 
 
 def train_config(config: dict[str, Any]) -> TrainConfig:
@@ -182,7 +184,7 @@ class TrialActor:
         return super().restore(checkpoint_path)
 
 
-def run_trial(config: dict[str, Any], data: SharedData) -> None:
+def run_trial(config: dict[str, Any], data: SharedSets) -> None:
     """Tune function trainable. ``data`` arrives through ``tune.with_parameters`` (object store).
 
     A full disk is not an error Tune should retry on another node: the trial reports ``disk_full`` (its
@@ -226,7 +228,7 @@ def _trial_folder() -> str:
         return "the search's storage"
 
 
-def _run_trial(config: dict[str, Any], data: SharedData) -> None:
+def _run_trial(config: dict[str, Any], data: SharedSets) -> None:
     import torch
     from ray import tune
 
@@ -238,7 +240,8 @@ def _run_trial(config: dict[str, Any], data: SharedData) -> None:
             _report_checkpoint({**finished, "node_id": _node_id()}, restored)
             return
         try:
-            task = data.task(config["plan"], normalization=config["training"].get(Param.NORMALIZATION, "global"))
+            task = data.task(config["plan"], normalization=config["training"].get(Param.NORMALIZATION, "global"),
+                             feature_set=config.get(Param.FEATURE_SET))
             trainer = Trainer(task, train_config(config))
             result = trainer.fit([_ReportEveryEpoch(float(config["training"]["checkpoint_seconds"]))],
                                  resume_from=resume_from)

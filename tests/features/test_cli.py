@@ -59,3 +59,20 @@ def test_a_label_map_in_an_extraction_file_reaches_the_loader(tmp_path, capsys):
                                      'label_map = { "W" = "happy" }\n')
     assert main(["extract", "--config", str(tmp_path / "e.toml")]) == 2  # the loader ran (and named the folder)
     assert f"{tmp_path}/no" in capsys.readouterr().err
+
+
+def test_info_lists_each_feature_set_with_its_corpora_and_counts(tmp_path, capsys):
+    assert main(["synthetic", "--store", str(tmp_path), "--scale", "0.01"]) == 0
+    assert main(["synthetic", "--store", str(tmp_path), "--scale", "0.01", "--feature-set", "eGeMAPSv02"]) == 0
+    capsys.readouterr()
+    assert main(["info", "--store", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'IS10'}  (IS10-" in out and "1582 features per utterance" in out
+    assert f"{tmp_path / 'eGeMAPSv02'}  (eGeMAPSv02-" in out and "88 features per utterance" in out
+    side_by_side = out.split("utterances per corpus and feature set:")[1].splitlines()
+    assert side_by_side[1].split() == ["IS10", "eGeMAPSv02"]
+    assert next(line for line in side_by_side if line.startswith("iemocap")).split()[1:] == ["55", "55"]
+    # One set named: that set only.
+    assert main(["info", "--store", str(tmp_path), "--feature-set", "eGeMAPSv02"]) == 0
+    out = capsys.readouterr().out
+    assert "eGeMAPSv02" in out and "IS10" not in out

@@ -125,3 +125,14 @@ def test_the_extract_command_prints_its_own_progress_not_rays(audio_manifest, tm
     for internal in ("Token authentication", "core_worker", "Progress bars", "WARNING", " E "):
         assert internal not in out, out
     assert "extracted 4 files" in out, out
+
+
+def test_emobase_is_one_of_the_opensmile_feature_sets(tmp_path):
+    from distser.features import FEATURE_SETS, Extractor, feature_sets_in, write_synthetic
+
+    assert FEATURE_SETS["emobase"] == 988
+    _tone(tmp_path / "clip.wav", 220)
+    values = Extractor("emobase")(tmp_path / "clip.wav")
+    assert values.shape == (988,) and np.isfinite(values).all()
+    write_synthetic(str(tmp_path / "store"), scale=0.01, feature_set="emobase")
+    assert feature_sets_in(tmp_path / "store") == ["emobase"]
