@@ -148,6 +148,10 @@ class StoreInObjectStore:
             shared = share_statistics([p.normalizers[normalization.name] for p in grouped])
             for plan_rows, normalizer in zip(grouped, shared, strict=True):
                 plan_rows.normalizers[normalization.name] = normalizer
+        # Fitting per-speaker statistics frees thousands of differently sized temporaries (each group's
+        # gathered rows, in float32 and float64); glibc kept them in the driver's heap for the whole search
+        # (~175 MB at synthetic scale 1.0; ~50 MB with global normalisation): give them back now.
+        release_freed_memory()
         table = self.table
         return SharedData(self.blocks, table.labels, table.soft_labels, table.ids, rows)
 
