@@ -23,6 +23,7 @@ Every grouping is followed by the usual z-normalisation on the (group-normalised
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -128,17 +129,37 @@ class PlanParts:
     speaker: np.ndarray
 
 
+class StatisticsCache:
+    """Group statistics already fitted on one table, by the rows they were fitted on.
+
+    The plans of a search fit the same groups again and again (a speaker's rows, a training corpus's
+    training rows recur in every plan that trains on it): with a cache each is fitted once. Only valid
+    for one table; :class:`~distser.features.TaskLoader` keeps one per table.
+    """
+
+    def __init__(self) -> None:
+        self._fitted: dict[tuple[bool, int, bytes], tuple[np.ndarray, np.ndarray]] = {}
+
+    def statistics(self, table: FeatureTable, rows: np.ndarray, *, robust: bool) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        key = (robust, len(rows), hashlib.blake2b(rows.data, digest_size=16).digest())
+        if key not in self._fitted:
+            self._fitted[key] = statistics(table, rows, robust=robust)
+        return self._fitted[key]
+
+
 class _Groups:
     """Collects groups (statistics + the rows they apply to) into one :class:`GroupNormalizer`."""
 
-    def __init__(self, table: FeatureTable, normalization: Normalization) -> None:
+    def __init__(self, table: FeatureTable, normalization: Normalization, cache: StatisticsCache | None = None) -> None:
         self.table, self.normalization = table, normalization
+        self.cache = cache or StatisticsCache()
         self.groups = np.full(len(table), -1, np.int32)
         self.center: list[np.ndarray] = []
         self.scale: list[np.ndarray] = []
 
     def add(self, fit_rows: np.ndarray, apply_rows: np.ndarray) -> int:
-        center, scale = statistics(self.table, fit_rows, robust=self.normalization.robust)
+        center, scale = self.cache.statistics(self.table, fit_rows, robust=self.normalization.robust)
         self.center.append(center)
         self.scale.append(scale)
         index = len(self.center) - 1
@@ -182,9 +203,11 @@ def _by_speaker(rows: np.ndarray, speaker: np.ndarray) -> dict[str | None, np.nd
     return {name: np.asarray(found, dtype=np.int64) for name, found in out.items()}
 
 
-def fit_normalizer(table: FeatureTable, parts: PlanParts,
-                   normalization: Normalization = GLOBAL) -> Normalizer | GroupNormalizer:
+def fit_normalizer(table: FeatureTable, parts: PlanParts, normalization: Normalization = GLOBAL,
+                   cache: StatisticsCache | None = None) -> Normalizer | GroupNormalizer:
     """The normaliser of one plan (see the module docstring): ``global`` gives the paper's :class:`Normalizer`.
+
+    ``cache`` (for ``table``) lets the plans of one search share the group statistics they have in common.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -200,7 +223,7 @@ def fit_normalizer(table: FeatureTable, parts: PlanParts,
     train_rows = concat_rows(parts.train)
     if not normalization.grouped:
         return Normalizer.fit(table, train_rows)
-    groups = _Groups(table, normalization)
+    groups = _Groups(table, normalization, cache)
     if normalization.kind == "global":  # robust: one group, the pooled training rows, for every row
         pooled = groups.add(train_rows, concat_rows([*parts.train.values(), *parts.valid.values(),
                                                     *parts.tests.values(),

@@ -15,7 +15,7 @@ import pandas as pd
 from distser.arrays import EMOTIONS, UNLABELED, FeatureTable, GroupNormalizer, IndexedTask, Normalizer, Task
 from distser.protocols import SplitPlan
 
-from ._normalization import GLOBAL, Normalization, PlanParts, fit_normalizer
+from ._normalization import GLOBAL, Normalization, PlanParts, StatisticsCache, fit_normalizer
 from ._store import FeatureStore, latest
 
 VOTE_COLUMNS = [f"vote_{emotion}" for emotion in EMOTIONS]
@@ -79,6 +79,7 @@ class TaskLoader:
         self._positions = np.flatnonzero(keep).astype(np.int64)
         self._rows = pd.Index(self.manifest["utterance_id"])
         self._speakers: np.ndarray | None = None
+        self._statistics = StatisticsCache()  # group statistics shared by every plan's normaliser of this table
 
     @property
     def features(self) -> np.ndarray:
@@ -126,7 +127,7 @@ class TaskLoader:
         """``normalization`` fitted on ``task``'s rows of this loader's table (labels are never read)."""
         unlabeled = (task.unlabeled_name or "unlabeled", task.unlabeled) if task.unlabeled is not None else None
         parts = PlanParts(task.train, task.valid, task.tests, unlabeled, self.speakers)
-        return fit_normalizer(self.table, parts, normalization)
+        return fit_normalizer(self.table, parts, normalization, self._statistics)
 
     def task(self, plan: SplitPlan, *, normalize: bool = True,
              normalization: Normalization = GLOBAL) -> Task:

@@ -174,3 +174,28 @@ def test_plans_share_one_statistics_table_and_normalise_as_before(loader):
         assert (normalizer.groups[rows] >= 0).all()
         pooled = task.normalizer.center[task.normalizer.pooled]
         np.testing.assert_array_equal(normalizer.center[normalizer.pooled], pooled)
+
+
+@pytest.mark.parametrize("name", ["speaker", "corpus-robust"])
+def test_a_loaders_plans_fit_each_group_once_and_the_same_normaliser(synthetic_store, monkeypatch, name):
+    """Groups recur across plans (a speaker, a corpus's training rows): fitted once, with the same result."""
+    from distser.features import _normalization
+
+    fits = []
+    fit = _normalization.statistics
+    monkeypatch.setattr(_normalization, "statistics", lambda *a, **k: fits.append(1) or fit(*a, **k))
+    normalization = Normalization.parse(name)
+    holdouts = ("iemocap", "crema-d", "msp-improv")
+    shared = TaskLoader(synthetic_store)  # one loader, one cache, as a search's driver
+    tasks = [shared.indexed(loco(shared.manifest, h, unlabeled="librispeech"), normalization=normalization)
+             for h in holdouts]
+    cached = len(fits)
+    fits.clear()
+    for holdout, task in zip(holdouts, tasks, strict=True):
+        alone = TaskLoader(synthetic_store)  # a loader of its own: nothing cached
+        expected = alone.indexed(loco(alone.manifest, holdout, unlabeled="librispeech"), normalization=normalization)
+        np.testing.assert_array_equal(task.normalizer.center, expected.normalizer.center)
+        np.testing.assert_array_equal(task.normalizer.scale, expected.normalizer.scale)
+        np.testing.assert_array_equal(task.normalizer.groups, expected.normalizer.groups)
+        np.testing.assert_array_equal(task.normalizer.final.mean, expected.normalizer.final.mean)
+    assert cached < len(fits)  # the shared loader fitted fewer groups than three loaders of their own
