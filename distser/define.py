@@ -129,6 +129,12 @@ class ModelTag:
     TEST_UA = "test_ua"
     STORE = "store"  # the feature store's folder, or "embedded synthetic"
     SYNTHETIC = "synthetic"  # "true": trained on synthetic features, not on recorded speech
+    EXTRACTOR = "extractor"  # a self-supervised set's checkpoint: model (family, layer, width, checksum)
+
+
+#: Environment variable of a served model of self-supervised embeddings: its checkpoint's folder, when not
+#: where extraction found it (``distser predict --ssl-model`` says the same on the command line).
+SSL_MODEL_VARIABLE = "DISTSER_SSL_MODEL"
 
 
 def metric_safe(name: str) -> str:

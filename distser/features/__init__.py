@@ -16,7 +16,7 @@ from distser._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "._audio": ("FEATURE_SETS", "ExtractionError", "Extractor", "WorkerDied", "content_hash", "read_audio",),
     "._extract": ("ExtractReport", "extract", "extract_batches",),
-    "._ssl": ("SSLEmbedder", "extract_ssl",),
+    "._ssl": ("INSTALL_HINT", "SSLEmbedder", "embed_batches", "extract_ssl", "find_checkpoint",),
     "._ssl_identity": ("IDENTITY_FILE", "SSLIdentity", "is_ssl_feature_set",),
     "._store": ("FeatureStore", "ShardError", "check_finite", "feature_sets_in", "latest", "read_shard", "shard_table",
                  "split_features", "write_table_atomic",),

@@ -19,11 +19,13 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from distser.define import SSL_MODEL_VARIABLE
 
 from ._audio import SAMPLING_RATE, ExtractionError, read_audio
 from ._extract import ExtractReport, map_files, plan_extraction, write_batches
@@ -62,15 +64,20 @@ def resolve_model(model: str) -> Path:
             "config.json, preprocessor_config.json and the weights") from None
 
 
+def require_transformers() -> None:
+    """ValueError with :data:`INSTALL_HINT` unless the ssl extra is installed (said once, before any model loads)."""
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        raise ValueError(INSTALL_HINT) from None
+
+
 def identify(model: str, layer: Layer | str, folder: Path | None = None) -> SSLIdentity:
     """The identity of ``model``'s embeddings at ``layer`` (reads its config, checksums its files).
 
     ValueError for a missing model, a bad layer, or without the ssl extra (before any worker starts).
     """
-    try:
-        import transformers  # noqa: F401 - the workers need it; say so here, once
-    except ImportError:
-        raise ValueError(INSTALL_HINT) from None
+    require_transformers()  # the workers need it
     layer = parse_layer(layer)
     folder = folder or resolve_model(model)
     family, layers, dim = read_checkpoint_config(folder)
@@ -78,7 +85,38 @@ def identify(model: str, layer: Layer | str, folder: Path | None = None) -> SSLI
         raise ValueError(f"--layer {layer}: {model} has hidden layers 0..{layers} (0: before the first "
                          "transformer layer), or give 'mean'")
     return SSLIdentity(model=model, family=family, layer=layer, layers=layers, dim=dim,
-                       checksum=checkpoint_checksum(folder))
+                       checksum=checkpoint_checksum(folder), folder=str(Path(folder).resolve()))
+
+
+def find_checkpoint(identity: SSLIdentity, folder: str | Path | None = None) -> Path:
+    """The local folder of the checkpoint that made ``identity``'s embeddings, its files checked.
+
+    ``folder`` (``distser predict --ssl-model``) if given; else the folder the extraction found it in, else
+    ``identity.model`` found again (a folder, or a hub id in the user's cache). ValueError when none is
+    there (naming where it looked), when its checksum is not the identity's (naming both), or without
+    the ssl extra.
+    """
+    require_transformers()
+    if folder is not None:
+        found = Path(folder).expanduser()
+        if not found.is_dir():
+            raise ValueError(f"--ssl-model {folder}: no such folder")
+    elif identity.folder and Path(identity.folder).is_dir():
+        found = Path(identity.folder)
+    else:
+        try:
+            found = resolve_model(identity.model)
+        except ValueError:
+            where = f"in {identity.folder} or " if identity.folder else ""
+            raise ValueError(f"the checkpoint of {identity.describe()} is not {where}at {identity.model!r} any "
+                             f"more: give its folder with --ssl-model FOLDER ({SSL_MODEL_VARIABLE}=FOLDER when "
+                             "served)") from None
+    checksum = checkpoint_checksum(found)
+    if checksum != identity.checksum:
+        raise ValueError(f"model folder {found} has checksum {checksum[:12]}, but the model was trained on embeddings "
+                         f"of {identity.describe()}, checksum {identity.checksum[:12]}: give the folder of that "
+                         "very checkpoint")
+    return found.resolve()
 
 
 def _conv_frames(samples: int, kernels: Sequence[int], strides: Sequence[int]) -> int:
@@ -259,6 +297,32 @@ def _seconds(path: str) -> float:
         return math.inf
 
 
+def embed_batches(files: pd.DataFrame, folder: str | Path, identity: SSLIdentity, *, num_workers: int | None = None,
+                  threads: int | None = None, batch_size: int = 8) -> Iterator[dict[str, np.ndarray]]:
+    """Embeddings of ``files`` (``utterance_id``, ``path``) by the checkpoint in ``folder`` on Ray Data actors.
+
+    Batches as they finish, as :func:`~distser.features.extract_batches` yields them (a NaN row and its
+    reason for a failed file); extraction stores them, prediction keeps them. Files are sorted by length
+    first: batches of similar lengths pad little, and a too long clip fails at the end. ``num_workers``
+    actors (default: one per GPU of the cluster, else one per ``threads`` CPUs, ``threads`` defaulting
+    to up to 4), each loading the checkpoint after checking it against ``identity``'s checksum.
+    """
+    import ray
+
+    files = files.assign(seconds=[_seconds(p) for p in files["path"]]).sort_values(
+        ["seconds", "utterance_id"], kind="stable").drop(columns="seconds").reset_index(drop=True)
+    resources = ray.cluster_resources() if ray.is_initialized() else {}
+    gpus = int(resources.get("GPU", 0))
+    cpus = int(resources.get("CPU", os.cpu_count() or 1))
+    threads = threads or (1 if gpus else min(4, cpus))
+    num_workers = num_workers or (gpus or max(1, cpus // threads))
+    return map_files(files, _EmbedBatch, {"folder": str(folder), "layer": identity.layer,
+                                          "checksum": identity.checksum, "threads": threads,
+                                          "batch_size": batch_size},
+                     batch_size=batch_size, num_workers=num_workers, num_cpus=1 if gpus else threads,
+                     num_gpus=1 if gpus else 0)
+
+
 def extract_ssl(
     manifest: pd.DataFrame,
     out: str | Path,
@@ -285,7 +349,6 @@ def extract_ssl(
         'ssl-wavlm-base-plus-L6'
     """
     import pyarrow.parquet as pq
-    import ray
 
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
     folder = resolve_model(model)
@@ -301,19 +364,8 @@ def extract_ssl(
 
     batches: Iterable = ()
     if len(todo):
-        # Length-sorted batches pad little (the longest clips last, so a too-long one fails at the end).
-        todo = todo.assign(seconds=[_seconds(p) for p in todo["path"]]).sort_values(
-            ["seconds", "utterance_id"], kind="stable").drop(columns="seconds").reset_index(drop=True)
-        resources = ray.cluster_resources() if ray.is_initialized() else {}
-        gpus = int(resources.get("GPU", 0))
-        cpus = int(resources.get("CPU", os.cpu_count() or 1))
-        threads = threads or (1 if gpus else min(4, cpus))
-        num_workers = num_workers or (gpus or max(1, cpus // threads))
-        batches = map_files(todo, _EmbedBatch, {"folder": str(folder), "layer": identity.layer,
-                                                 "checksum": identity.checksum, "threads": threads,
-                                                 "batch_size": batch_size},
-                            batch_size=batch_size, num_workers=num_workers, num_cpus=1 if gpus else threads,
-                            num_gpus=1 if gpus else 0)
+        batches = embed_batches(todo, folder, identity, num_workers=num_workers, threads=threads,
+                                batch_size=batch_size)
     # shards written with the store's identity (FeatureStore.write_shard of an SSL folder)
     report = write_batches(store, todo, batches, failures=failures, skipped=skipped, started=started,
                            shard_rows=shard_rows, desc="embedding")

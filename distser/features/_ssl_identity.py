@@ -58,6 +58,9 @@ class SSLIdentity:
     checksum: str  # SHA-256 over CHECKSUMMED files (names and bytes)
     pooling: str = "mean over time"
     sampling_rate: int = 16000
+    # Where the checkpoint was found when the embeddings were made (a hub id's snapshot in the cache, or the
+    # folder given, resolved): where `distser predict` looks for it again. A location, not part of the identity.
+    folder: str = ""
 
     @property
     def feature_set(self) -> str:
@@ -67,21 +70,32 @@ class SSLIdentity:
 
     def same_embeddings(self, other: SSLIdentity) -> bool:
         """Whether ``other`` computes the same vectors (the name and the folder may differ)."""
-        return (asdict(self) | {"model": ""}) == (asdict(other) | {"model": ""})
+        return (asdict(self) | {"model": "", "folder": ""}) == (asdict(other) | {"model": "", "folder": ""})
 
     def describe(self) -> str:
         return f"{self.model} ({self.family}, layer {self.layer}, {self.dim} dims, checksum {self.checksum[:12]})"
 
+    def to_dict(self) -> dict[str, str | int]:
+        return asdict(self)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str | Path) -> SSLIdentity:
+        """The identity :meth:`to_dict` wrote (one without ``folder``, from before it was recorded, too)."""
+        try:
+            return cls(**{**data, "layer": parse_layer(data["layer"])})
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{where}: not a readable extractor identity ({error})") from None
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str | Path) -> SSLIdentity:
         try:
             data = json.loads(text)
-            return cls(**{**data, "layer": parse_layer(data["layer"])})
-        except (ValueError, TypeError, KeyError) as error:
+        except ValueError as error:
             raise ValueError(f"{where}: not a readable extractor identity ({error})") from None
+        return cls.from_dict(data, where)
 
 
 def checkpoint_checksum(folder: str | Path) -> str:

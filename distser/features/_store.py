@@ -37,7 +37,7 @@ from distser.corpora import MANIFEST_COLUMNS
 from distser.files import atomic_write
 
 from ._audio import FEATURE_SETS, check_feature_set
-from ._ssl_identity import identity_metadata, is_ssl_feature_set, stored_dim
+from ._ssl_identity import SSLIdentity, identity_metadata, is_ssl_feature_set, stored_dim, stored_identity
 
 #: Most rows per shard: a shard is one block in memory (~52 MB of IS10 features), read in one piece.
 SHARD_ROWS = 8192
@@ -355,6 +355,11 @@ class FeatureStore:
         if is_ssl_feature_set(self.feature_set):  # the model's width, from the folder's extractor identity
             return stored_dim(self.path)
         return FEATURE_SETS[self.feature_set]
+
+    @property
+    def extractor(self) -> SSLIdentity | None:
+        """Who made a self-supervised set's embeddings (its folder's ``extractor.json``); None for openSMILE sets."""
+        return stored_identity(self.path) if is_ssl_feature_set(self.feature_set) else None
 
     # -- listing -------------------------------------------------------------------------------
     def corpora(self) -> list[str]:

@@ -9,13 +9,20 @@ On disk (``bundle.pt``, written with ``torch.save``, read with ``torch.load(weig
      "normalization": {"name": "corpus", "adapt_target": True, "min_speaker_rows": 10},
      "source_center": float32 tensor (input_dim,), "source_scale": float32 tensor (input_dim,),
      "state_dict": {"0.weight": (1024, 1582), "0.bias": (1024,), "2.weight": ..., ...},
-     "metadata": {"method": "cww", "holdout": "emodb", ...}}
+     "metadata": {"method": "cww", "holdout": "emodb", ...},
+     "extractor": {"model": "microsoft/wavlm-base-plus", "family": "wavlm", "layer": 6, "dim": 768,
+                   "checksum": "<sha-256 of its weights and config>", "folder": ..., ...}}  # ssl-* sets only
 
 ``mean``/``std`` are the final z-normalisation. A model trained with a per-corpus or per-speaker
 normalisation (:class:`distser.features.Normalization`) first normalises its inputs by their own
 statistics (``adapt``: the clips given together as one corpus, or by speaker) or, not adapted, by
 the pooled training rows' (``source_center``/``source_scale``). Version 1 bundles (before
 normalisations) read as ``global``.
+
+A model of self-supervised embeddings (feature set ``ssl-<model>-L<layer>``) carries ``extractor``, the
+:class:`~distser.features.SSLIdentity` of the checkpoint that made its training embeddings (the store's
+``extractor.json``): prediction embeds audio with that very checkpoint (checked by its checksum). The key
+is new within version 2: an older distser refuses such a bundle by its feature set, which it does not know.
 
 ``state_dict`` is in ``nn.Linear`` layout ``(out, in)`` with the keys of
 ``nn.Sequential(Linear, ReLU, Linear, ReLU, ..., Linear)``, so plain PyTorch loads it without distser.
@@ -33,7 +40,7 @@ import torch
 from torch import nn
 
 from distser.arrays import EMOTIONS, GroupNormalizer, Normalizer
-from distser.features import ADAPTS, MIN_ADAPT_CLIPS, Normalization
+from distser.features import ADAPTS, MIN_ADAPT_CLIPS, Normalization, SSLIdentity, is_ssl_feature_set
 from distser.files import atomic_write
 
 from ._errors import BundleError
@@ -72,6 +79,7 @@ class ModelBundle:
     normalization: Normalization = field(default_factory=Normalization)
     source_center: np.ndarray | None = None
     source_scale: np.ndarray | None = None
+    extractor: SSLIdentity | None = None  # the checkpoint of an ssl-* feature set's embeddings
     _module: nn.Sequential | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -103,13 +111,16 @@ class ModelBundle:
         feature_set: str,
         metadata: Mapping[str, Any] | None = None,
         classes: Sequence[str] = EMOTIONS,
+        *,
+        extractor: SSLIdentity | None = None,
     ) -> ModelBundle:
         """Bundle a trained :class:`~distser.learning.EmotionClassifier` with its training normaliser.
 
         ``mean``/``std`` are the z-score statistics the model's inputs were normalised with
-        (:class:`distser.features.Normalizer` fitted on the training portion).
+        (:class:`distser.features.Normalizer` fitted on the training portion); ``extractor`` as in
+        :meth:`from_state_dict`.
         """
-        return cls.from_state_dict(model.state_dict(), mean, std, feature_set, metadata, classes)
+        return cls.from_state_dict(model.state_dict(), mean, std, feature_set, metadata, classes, extractor=extractor)
 
     @classmethod
     def from_state_dict(
@@ -123,13 +134,15 @@ class ModelBundle:
         *,
         normalization: Normalization | None = None,
         source: tuple[np.ndarray, np.ndarray] | None = None,
+        extractor: SSLIdentity | None = None,
     ) -> ModelBundle:
         """Bundle an ``EmotionClassifier`` state dict (e.g. ``TrainResult.state_dict``, ``best_model.pt``).
 
         Its :class:`~distser.learning._model.Dense` weights are stored ``(in, out)``; they are transposed
         here. The reconstruction decoder (``decoder.*``), if any, is not exported. ``normalization`` and
         ``source`` (the pooled training rows' first-stage center and scale) for a model trained with a
-        grouped normalisation (see :meth:`from_normalizer`).
+        grouped normalisation (see :meth:`from_normalizer`); ``extractor`` for a self-supervised feature set
+        (its store's :attr:`~distser.features.FeatureStore.extractor`).
         """
         hidden_keys = sorted((k for k in state_dict if k.startswith("hidden.") and k.endswith(".weight")),
                              key=lambda k: int(k.split(".")[1]))
@@ -141,8 +154,9 @@ class ModelBundle:
             layers.append((weight.detach().t().contiguous().clone(), bias.detach().clone()))
         from distser.features import FEATURE_SETS
 
-        if feature_set not in FEATURE_SETS:
-            raise BundleError(f"unknown feature set {feature_set!r}; choose one of {', '.join(FEATURE_SETS)}")
+        if feature_set not in FEATURE_SETS and not is_ssl_feature_set(feature_set):
+            raise BundleError(f"unknown feature set {feature_set!r}; choose one of {', '.join(FEATURE_SETS)}, "
+                              "or ssl-<model>-L<layer>")
         return cls(
             feature_set=feature_set,
             classes=tuple(classes),
@@ -155,6 +169,7 @@ class ModelBundle:
             normalization=normalization or Normalization(),
             source_center=None if source is None else source[0],
             source_scale=None if source is None else source[1],
+            extractor=extractor,
         )
 
     @classmethod
@@ -165,6 +180,7 @@ class ModelBundle:
         normalization: Normalization,
         feature_set: str,
         metadata: Mapping[str, Any] | None = None,
+        extractor: SSLIdentity | None = None,
     ) -> ModelBundle:
         """Bundle a state dict with the normaliser its trial trained with (a search's plan normaliser)."""
         if isinstance(normalizer, GroupNormalizer):
@@ -173,7 +189,7 @@ class ModelBundle:
         else:
             source, final = None, normalizer
         return cls.from_state_dict(state_dict, final.mean, final.std, feature_set, metadata,
-                                   normalization=normalization, source=source)
+                                   normalization=normalization, source=source, extractor=extractor)
 
     # ------------------------------------------------------------------ inference
     def to_module(self) -> nn.Sequential:
@@ -282,6 +298,7 @@ class ModelBundle:
                                                      "source_scale": torch.from_numpy(self.source_scale.copy())}),
             "state_dict": self.state_dict(),
             "metadata": dict(self.metadata),
+            **({} if self.extractor is None else {"extractor": self.extractor.to_dict()}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -330,6 +347,7 @@ class ModelBundle:
                 normalization=_normalization(payload.get("normalization")),
                 source_center=_array(payload.get("source_center")),
                 source_scale=_array(payload.get("source_scale")),
+                extractor=_extractor(payload.get("extractor")),
             )
         except (BundleError, ValueError) as error:
             raise BundleError(f"{path}: {error}") from None
@@ -342,6 +360,15 @@ def _normalization(recorded: Mapping[str, Any] | None) -> Normalization:
                                min_speaker_rows=int(recorded["min_speaker_rows"]))
 
 
+def _extractor(recorded: Mapping[str, Any] | None) -> SSLIdentity | None:
+    """The bundle's extractor (the caller names the file in errors)."""
+    if recorded is None:  # an openSMILE set's bundle (or one written before self-supervised sets)
+        return None
+    if not isinstance(recorded, Mapping):
+        raise BundleError(f"extractor {recorded!r} is not an extractor identity")
+    return SSLIdentity.from_dict(dict(recorded), "extractor")
+
+
 def _array(tensor: torch.Tensor | None) -> np.ndarray | None:
     return None if tensor is None else tensor.numpy()
 
@@ -350,11 +377,20 @@ def _shape_problems(bundle: ModelBundle) -> list[str]:
     from distser.features import FEATURE_SETS
 
     problems = []
-    if bundle.feature_set not in FEATURE_SETS:
+    extractor = bundle.extractor
+    if is_ssl_feature_set(bundle.feature_set):
+        if extractor is None:
+            problems.append(f"{bundle.feature_set} embeddings, but no extractor identity (which checkpoint made them)")
+        elif extractor.dim != bundle.input_dim:
+            problems.append(f"its extractor {extractor.describe()} makes {extractor.dim} values, "
+                            f"but input_dim is {bundle.input_dim}")
+    elif bundle.feature_set not in FEATURE_SETS:
         problems.append(f"unknown feature set {bundle.feature_set!r}")
     elif FEATURE_SETS[bundle.feature_set] != bundle.input_dim:
         problems.append(f"{bundle.feature_set} has {FEATURE_SETS[bundle.feature_set]} features, "
                         f"but input_dim is {bundle.input_dim}")
+    elif extractor is not None:
+        problems.append(f"an openSMILE set ({bundle.feature_set}) with a self-supervised extractor")
     if not bundle.classes or len(set(bundle.classes)) != len(bundle.classes):
         problems.append(f"classes {bundle.classes} must be distinct and non-empty")
     stages = ("mean", "std") + (("source_center", "source_scale") if bundle.source_center is not None else ())

@@ -32,11 +32,15 @@ EPILOG = """examples:
       # @best: the model a `distser search --protocol pool` trained on the whole pool
   distser predict --model runs:/<run id>/model --store features --corpus emodb   # stored features, no extraction
   distser predict --model ./exported-model clip.flac                             # a local MLflow model folder
+  distser predict --model models:/distser-ce/4 --ssl-model ~/models/wavlm-base-plus clips/
+      # a model of self-supervised embeddings whose checkpoint is no longer where extraction found it
 
 inputs: audio files; folders (searched recursively for audio files); CSV manifests (column `path`,
 relative paths resolved against the CSV's folder; a `label` column adds the UA; `speaker` and `corpus`
 columns serve --adapt). Up to 200 files are extracted in this process, more on a Ray Data actor pool
-(--ray / --no-ray to choose).
+(--ray / --no-ray to choose). A model trained on self-supervised embeddings (ssl-<model>-L<layer>) embeds
+the audio with the checkpoint and layer its training embeddings came from: the folder extraction found it
+in, or --ssl-model FOLDER; a checkpoint whose checksum differs is refused. It needs the ssl extra.
 
 adaptation: a model trained with a per-corpus or per-speaker normalisation (distser search
 --normalization corpus|speaker) normalises the clips given together by their own statistics, as the
@@ -91,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="predict features already in this feature store instead of audio files")
     parser.add_argument("--corpus", action="append", default=None, metavar="NAME",
                         help="with --store: corpus to predict (repeatable; default: all in the store)")
-    parser.add_argument("--feature-set", default="IS10", help="with --store: the store's feature set (default IS10)")
+    parser.add_argument("--feature-set", default="IS10", help="with --store: the store's feature set (default IS10), "
+                        "an openSMILE one or ssl-<model>-L<layer>")
+    parser.add_argument("--ssl-model", default=None, metavar="FOLDER",
+                        help="a model of self-supervised embeddings: its checkpoint's folder, if not where "
+                        "extraction found it (the same files: checked by their checksum)")
     parser.add_argument("--adapt", choices=ADAPTS, default=None,
                         help="normalise the clips by their own statistics (corpus), each speaker's (speaker), or the "
                         "training statistics (none); default: as the model was trained")
@@ -135,11 +143,21 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('runs/mlflow.db').resolve()}"
 
 
-def _load(args: argparse.Namespace) -> Predictor:
-    predictor = load_predictor(args.model, args.tracking_uri or default_tracking_uri())
+def _load(args: argparse.Namespace, *, extracts: bool = True) -> Predictor:
+    """The model of ``--model``; one that ``extracts`` from audio has its extractor's checkpoint checked here."""
+    predictor = load_predictor(args.model, args.tracking_uri or default_tracking_uri(), ssl_model=args.ssl_model)
+    extractor = predictor.bundle.extractor
+    if args.ssl_model is not None and extractor is None:
+        raise UsageError(f"--ssl-model is for models of self-supervised embeddings; {args.model} takes "
+                         f"{predictor.feature_set} features")
     warning = synthetic_warning(predictor.bundle.metadata, args.model)
     if warning:  # the first line the user sees: before any progress, table or summary
         print(warning, file=sys.stderr, flush=True)
+    if extractor is not None and extracts:
+        try:  # before anything is read: a missing or other checkpoint, or no ssl extra, is one line
+            predictor.checkpoint()
+        except ValueError as error:
+            raise UsageError(f"{args.model}: {error}") from None
     return predictor
 
 
@@ -240,19 +258,24 @@ def _predict_files(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def _predict_store(args: argparse.Namespace) -> pd.DataFrame:
-    from distser.features import FEATURE_SETS, FeatureStore
+    from distser.features import FEATURE_SETS, FeatureStore, is_ssl_feature_set
 
-    if args.feature_set not in FEATURE_SETS:
-        raise UsageError(f"unknown feature set {args.feature_set!r}; choose one of {', '.join(FEATURE_SETS)}")
+    if args.feature_set not in FEATURE_SETS and not is_ssl_feature_set(args.feature_set):
+        raise UsageError(f"unknown feature set {args.feature_set!r}; choose one of {', '.join(FEATURE_SETS)}, "
+                         "or a store's ssl-<model>-L<layer>")
     store = FeatureStore(args.store, args.feature_set)
     if not store.corpora():
         raise FileNotFoundError(f"no feature shards under {store.path}")
-    predictor = _load(args)
+    predictor = _load(args, extracts=False)
     if predictor.feature_set != store.feature_set:
         raise UsageError(
             f"model {args.model} takes {predictor.feature_set} features ({predictor.bundle.input_dim} values), "
             f"but the store {store.path} holds {store.feature_set} ({store.dim}); use a store of "
             f"{predictor.feature_set} features (--feature-set {predictor.feature_set}) or another model")
+    theirs, mine = store.extractor, predictor.bundle.extractor
+    if mine is not None and (theirs is None or not theirs.same_embeddings(mine)):
+        raise UsageError(f"model {args.model} takes embeddings of {mine.describe()}, but {store.path} holds "
+                         f"those of {theirs.describe() if theirs else 'an unknown extractor'}")
     manifest, features = store.load(args.corpus)
     parts, groups = [], _groups(manifest)
     for rows in groups:  # each corpus of the store adapted to on its own

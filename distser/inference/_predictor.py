@@ -77,7 +77,10 @@ class Predictor:
 
     bundle: ModelBundle
     uri: str = ""
+    #: A self-supervised set's checkpoint folder, if not where the bundle's extractor says (``--ssl-model``).
+    ssl_model: str | Path | None = None
     _extractor: object | None = field(default=None, init=False, repr=False)
+    _checkpoint: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def feature_set(self) -> str:
@@ -87,12 +90,24 @@ class Predictor:
     def classes(self) -> tuple[str, ...]:
         return self.bundle.classes
 
-    def extractor(self):
-        """This model's openSMILE extractor (created on first use, then reused)."""
-        if self._extractor is None:
-            from distser.features import Extractor
+    def checkpoint(self) -> Path | None:
+        """A self-supervised set's checkpoint folder, found and checked against the bundle's extractor once
+        (:func:`distser.features.find_checkpoint`: ValueError naming what is wrong); None for openSMILE sets."""
+        if self.bundle.extractor is not None and self._checkpoint is None:
+            from distser.features import find_checkpoint
 
-            self._extractor = Extractor(self.bundle.feature_set)
+            self._checkpoint = find_checkpoint(self.bundle.extractor, self.ssl_model)
+        return self._checkpoint
+
+    def extractor(self):
+        """This model's extractor, created on first use, then reused: openSMILE's for its feature set, or the
+        :class:`~distser.features.SSLEmbedder` of its checkpoint and layer (the one extraction used)."""
+        if self._extractor is None:
+            from distser.features import Extractor, SSLEmbedder
+
+            folder = self.checkpoint()
+            self._extractor = (Extractor(self.bundle.feature_set) if folder is None
+                               else SSLEmbedder(folder, self.bundle.extractor.layer))
         return self._extractor
 
     def predict_features(self, features: np.ndarray, errors: Sequence[str] | None = None, *,
@@ -117,7 +132,8 @@ class Predictor:
             use_ray = len(paths) > RAY_THRESHOLD
         if use_ray and paths:
             features, errors = extract_ray(paths, self.bundle.feature_set, num_workers=num_workers,
-                                           progress=progress)
+                                           progress=progress, extractor=self.bundle.extractor,
+                                           folder=self.checkpoint())
         else:
             features, errors = extract_local(paths, self.extractor(), progress=progress)
         frame = self.predict_features(features, errors, adapt=adapt, speakers=speakers)
@@ -171,15 +187,17 @@ def load_bundle(uri: str, tracking_uri: str | None = None) -> ModelBundle:
     return python_model.bundle
 
 
-def load_predictor(uri: str, tracking_uri: str | None = None) -> Predictor:
+def load_predictor(uri: str, tracking_uri: str | None = None, *, ssl_model: str | Path | None = None) -> Predictor:
     """Load a model logged with :func:`distser.inference.log_model`.
 
     ``uri`` is ``models:/<name>/<version>``, ``models:/<name>@<alias>``, ``runs:/<run id>/<path>``,
     a logged model's ``models:/<model id>``, or a local folder holding an ``MLmodel`` file.
     ``tracking_uri`` (default: MLflow's current one, e.g. ``MLFLOW_TRACKING_URI``) resolves the first
     three. A URI that names nothing is a :class:`ModelNotFoundError` naming it and listing what exists.
+    ``ssl_model``: a model of self-supervised embeddings takes its checkpoint from this folder (checked
+    by its checksum), not from where its extractor was found at extraction (see :meth:`Predictor.checkpoint`).
     """
-    return Predictor(load_bundle(uri, tracking_uri), uri)
+    return Predictor(load_bundle(uri, tracking_uri), uri, ssl_model)
 
 
 def _load_pyfunc(uri: str, tracking_uri: str | None):

@@ -9,12 +9,17 @@ or per-speaker normalisation treats a request as one batch of one corpus: it nor
 their own statistics (each speaker's, given a ``speaker`` column), or — fewer than
 :data:`~distser.features.MIN_ADAPT_CLIPS` clips — by the training statistics; ``statistics``
 says which (``corpus``, ``speaker``, ``training``). The ``adapt`` parameter overrides it.
+
+A model of self-supervised embeddings loads its checkpoint (the one its training embeddings came from:
+where extraction found it, or the folder in ``$DISTSER_SSL_MODEL``; checked by its checksum) at the
+first request, and needs the ``ssl`` extra where it runs.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +32,8 @@ try:
     from mlflow.pyfunc import PythonModel
 except ImportError:  # pragma: no cover - mlflow is a dependency; keeps the bundle usable without it
     PythonModel = object  # type: ignore[misc,assignment]
+
+from distser.define import SSL_MODEL_VARIABLE, ModelTag
 
 from ._bundle import ModelBundle
 from ._extraction import extract_base64, extract_local
@@ -68,7 +75,9 @@ class EmotionModel(PythonModel):
     """``mlflow.pyfunc`` model mapping audio clips to emotions (see the module docstring).
 
     Logged as "models from code" (``_model_code.py``), so nothing is pickled: :meth:`load_context`
-    reads the :class:`ModelBundle` from the model's artifacts and builds the openSMILE extractor once.
+    reads the :class:`ModelBundle` from the model's artifacts and builds the openSMILE extractor once; a
+    self-supervised checkpoint is loaded at the first request (``distser predict`` loads the model
+    without it, and may be told another folder).
     """
 
     def __init__(self) -> None:
@@ -80,7 +89,19 @@ class EmotionModel(PythonModel):
         from distser.features import Extractor
 
         self.bundle = ModelBundle.load(context.artifacts[BUNDLE_ARTIFACT])
-        self._extractor = Extractor(self.bundle.feature_set)
+        if self.bundle.extractor is None:
+            self._extractor = Extractor(self.bundle.feature_set)
+
+    def _features(self):
+        """The extractor (under the lock): a self-supervised set's :class:`~distser.features.SSLEmbedder` is
+        built at the first request, from the checkpoint its bundle names (ValueError saying what is wrong)."""
+        if self._extractor is None:
+            from distser.features import SSLEmbedder, find_checkpoint
+
+            identity = self.bundle.extractor
+            folder = find_checkpoint(identity, os.environ.get(SSL_MODEL_VARIABLE) or None)
+            self._extractor = SSLEmbedder(folder, identity.layer)
+        return self._extractor
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if self.bundle is None:
@@ -104,14 +125,15 @@ class EmotionModel(PythonModel):
                 by_text.append(row)
             else:
                 errors[row] = f"row {row}: no audio (neither {PATH_COLUMN} nor {BASE64_COLUMN} given)"
-        with self._lock:  # one openSMILE instance per loaded model: one request at a time uses it
+        with self._lock:  # one extractor per loaded model: one request at a time uses it
+            extractor = self._features() if by_path or by_text else None
             if by_path:
-                got, why = extract_local([str(paths[r]) for r in by_path], self._extractor)
+                got, why = extract_local([str(paths[r]) for r in by_path], extractor)
                 features[by_path] = got
                 for r, reason in zip(by_path, why, strict=True):
                     errors[r] = f"{paths[r]}: {reason}" if reason else ""
             if by_text:
-                got, why = extract_base64([str(texts[r]) for r in by_text], self._extractor)
+                got, why = extract_base64([str(texts[r]) for r in by_text], extractor)
                 features[by_text] = got
                 for r, reason in zip(by_text, why, strict=True):
                     errors[r] = f"row {r}: {reason}" if reason else ""
@@ -162,12 +184,14 @@ def input_example() -> pd.DataFrame:
     return pd.DataFrame({BASE64_COLUMN: [base64.b64encode(example_clip()).decode("ascii")]})
 
 
-def pip_requirements() -> list[str]:
-    """What the model needs besides distser itself (pinned to the versions it was logged with)."""
+def pip_requirements(bundle: ModelBundle | None = None) -> list[str]:
+    """What the model needs besides distser itself (pinned to the versions it was logged with); transformers
+    too for a ``bundle`` of self-supervised embeddings."""
     from importlib.metadata import PackageNotFoundError, version
 
     pins = []
-    for package in ("mlflow", "torch", "opensmile", "soundfile", "numpy", "pandas"):
+    ssl = ("transformers",) if bundle is not None and bundle.extractor is not None else ()
+    for package in ("mlflow", "torch", "opensmile", "soundfile", "numpy", "pandas", *ssl):
         try:
             pins.append(f"{package}=={version(package)}")
         except PackageNotFoundError:
@@ -191,8 +215,10 @@ def log_model(
     The run is ``run_id`` or the active run (MLflow starts one if neither). With
     ``registered_model_name`` a new version of that registered model is created (the registry needs a
     database-backed store such as ``sqlite:///...``), tagged with the bundle's metadata, its feature
-    set and ``tags`` (e.g. held-out corpus, test UA, search name, method). Returns MLflow's
-    ``ModelInfo`` (``.model_uri``; ``.registered_model_version`` when registered).
+    set (and a self-supervised set's ``extractor``) and ``tags`` (e.g. held-out corpus, test UA, search
+    name, method). Returns MLflow's ``ModelInfo`` (``.model_uri``; ``.registered_model_version`` when
+    registered). A model of self-supervised embeddings is logged without an input example: MLflow would
+    run it on the example, loading its checkpoint here (seconds to minutes for a large one, per version).
 
     Example:
         >>> info = log_model(bundle, run_id=run_id, registered_model_name="distser-cww",  # doctest: +SKIP
@@ -203,7 +229,9 @@ def log_model(
     import mlflow
     from mlflow.models import Model
 
-    version_tags = {"feature_set": bundle.feature_set, **bundle.metadata,
+    ssl = bundle.extractor
+    version_tags = {"feature_set": bundle.feature_set,
+                    **({} if ssl is None else {ModelTag.EXTRACTOR: ssl.describe()}), **bundle.metadata,
                     **{str(k): str(v) for k, v in (tags or {}).items()}}
     with tempfile.TemporaryDirectory(prefix="distser-bundle-") as folder, tracking_uri_set(tracking_uri):
         client = mlflow.MlflowClient()
@@ -231,9 +259,10 @@ def log_model(
                 python_model=str(MODEL_CODE),  # models from code: nothing pickled
                 artifacts={BUNDLE_ARTIFACT: str(path)},
                 signature=model_signature(bundle.classes),
-                input_example=input_example(),
-                pip_requirements=pip_requirements(),
+                input_example=input_example() if ssl is None else None,
+                pip_requirements=pip_requirements(bundle),
                 metadata={"distser": {"feature_set": bundle.feature_set, "classes": list(bundle.classes),
+                                      **({} if ssl is None else {ModelTag.EXTRACTOR: ssl.to_dict()}),
                                       **bundle.metadata}},
                 registered_model_name=registered_model_name,
             )

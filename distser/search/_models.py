@@ -67,25 +67,25 @@ def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFra
     version per (search, held-out corpus, feature set), tagged with what it is (:class:`~distser.define.ModelTag`,
     and the bundle's ``feature_set``); a model trained on the whole pool (``--protocol pool``) also gets the alias
     ``best``. ``shared``: the search's :class:`~distser.search._data.SharedSets` (each set's normalisers).
-    Models of self-supervised embeddings are not registered: ``distser predict`` cannot make them from audio yet.
+    A model of self-supervised embeddings (``ssl-<model>-L<layer>``) carries its store's extractor identity,
+    so that ``distser predict`` embeds audio with the same checkpoint and layer.
     """
     import torch
 
-    from distser.features import is_ssl_feature_set
+    from distser.features import FeatureStore
     from distser.inference import ModelBundle, log_diagnostics, log_model
 
     default = config.data.feature_sets[0]
     several = len(config.data.feature_sets) > 1
-    tags_of = {name: data_tags(config, name) for name in config.data.feature_sets if not is_ssl_feature_set(name)}
+    tags_of = {name: data_tags(config, name) for name in config.data.feature_sets}
+    # None for openSMILE sets and the embedded synthetic corpora (which have no self-supervised sets)
+    extractors = {name: FeatureStore(config.data.store, name).extractor if config.data.store else None
+                  for name in config.data.feature_sets}
     # A pool model per set: @best goes to each method's set with the best selection score (validation data only).
     scores = summary["score_mean"].fillna(-np.inf)
     aliased = set(scores.groupby(summary["method"]).idxmax()) if several else set(summary.index)
-    skipped = set()
     for row in summary.itertuples():
         feature_set = getattr(row, Param.FEATURE_SET, default)
-        if is_ssl_feature_set(feature_set):
-            skipped.add(feature_set)
-            continue
         data = tags_of[feature_set]
         synthetic = data[ModelTag.SYNTHETIC] == "true"
         study = trials[(trials["method"] == row.method) & (trials["holdout"] == row.holdout)]
@@ -113,7 +113,7 @@ def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFra
                     ModelTag.SEARCH: config.name, **data, ModelTag.NORMALIZATION: normalization}
             metadata = {**what, "selection": row.selection, "config": row.config, "plan": best["plan"]}
             bundle = ModelBundle.from_normalizer(state, normalizer, normalization_of(config.data, normalization),
-                                                 feature_set, metadata)
+                                                 feature_set, metadata, extractor=extractors[feature_set])
             tags = {**what, ModelTag.TEST_UA: f"{best['test_ua']:.4f}"}
             trained = ("the whole pool" if row.holdout == "-" else f"{row.holdout} held out") + (
                 f", {feature_set} features" if several or feature_set != PAPER_FEATURE_SET else "")
@@ -139,9 +139,6 @@ def register_models(config: SearchConfig, locations, tracker, trials: pd.DataFra
                 warnings.simplefilter("ignore")
                 log_diagnostics(run_id, confusion=confusion, tracking_uri=locations.tracking_uri,
                                 artifact_path=DIAGNOSTICS)
-    for feature_set in sorted(skipped):
-        say(f"models of {feature_set} not registered: distser predict cannot compute self-supervised embeddings "
-            "from audio yet (the selected trials' runs hold their results)")
 
 
 def _confusion_of(tracker, run_id: str, holdout: str):

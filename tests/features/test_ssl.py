@@ -8,6 +8,7 @@ the batch, the layer choice, the store's identity, a corrupt clip named, and one
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -312,3 +313,187 @@ def test_one_training_run_on_the_embeddings(extracted):
                    TrainConfig(method="ce", max_epochs=2, hidden=(16, 8), batch_size=2, seed=0))
     assert len(result.history) == 2 and np.isfinite(result.history[-1].losses["total"])
     assert result.corpora == ["toy-a", "toy-b"] and 0.0 <= result.test_ua <= 1.0
+
+
+# -- a search on the embeddings registers models that predict from audio -------------------------------------------
+WHISPER_SET = "ssl-whisper-tiny-Lmean"
+
+
+@pytest.fixture(scope="module")
+def ssl_search(extracted, models, tmp_path_factory, ray_local, search_cli):
+    """The tiny Whisper encoder's mean of layers beside the WavLM's layer 1 in the same store, then one search of
+    both sets (ce at the paper's values, the whole pool, one seed, two epochs): a registered model per set."""
+    import contextlib
+    import io
+
+    from mlflow import MlflowClient
+
+    manifest, _, store, _ = extracted
+    extract_ssl(manifest, store.root, str(models["whisper"]), "mean", num_workers=1, threads=1, batch_size=4,
+                progress=lambda message: None)
+    root = tmp_path_factory.mktemp("ssl-search")
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(io.StringIO()):
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        _, locations, _ = search_cli([
+            "--store", str(store.root), "--feature-set", f"{store.feature_set},{WHISPER_SET}", "--protocol", "pool",
+            "--method", "ce", "--mode", "paper", "--seeds", "1", "--max-epochs", "2", "--no-asha",
+            "--set", "training.batch_size=2", "--checkpoint-seconds", "0", "--name", "ssl",
+            "--storage", str(root / "runs")])
+    versions = MlflowClient(locations.tracking_uri).search_model_versions("name = 'distser-ce'")
+    return store, locations.tracking_uri, {v.tags["feature_set"]: v for v in versions}
+
+
+def _predict(capsys, *argv) -> tuple[int, str, pd.DataFrame | None]:
+    from distser.inference import main as predict
+
+    out = argv[argv.index("--out") + 1]
+    status = predict([str(a) for a in argv])
+    err = capsys.readouterr().err
+    return status, err, pd.read_csv(out, keep_default_na=False) if status < 2 else None
+
+
+def _probabilities(table: pd.DataFrame) -> np.ndarray:
+    return table[[c for c in table.columns if c.startswith("p_")]].to_numpy(dtype=np.float64)
+
+
+@pytest.mark.slow  # two extractions on Ray Data and a search (~1.5 min on 2 busy cores)
+@pytest.mark.parametrize(("feature_set", "ray"), [("ssl-wavlm-tiny-L1", "--no-ray"), (WHISPER_SET, "--ray")])
+def test_a_searched_ssl_model_is_registered_and_predicts_from_audio_as_from_its_embeddings(
+        ssl_search, models, feature_set, ray, tmp_path, capsys):
+    from distser.inference import load_predictor
+
+    store, uri, versions = ssl_search
+    assert set(versions) == {"ssl-wavlm-tiny-L1", WHISPER_SET}  # a model per set, tagged with it
+    version = versions[feature_set]
+    model = f"models:/distser-ce/{version.version}"
+    bundle = load_predictor(model, uri).bundle
+    identity = FeatureStore(store.root, feature_set).extractor
+    assert bundle.feature_set == feature_set and bundle.extractor == identity and bundle.input_dim == DIM
+    assert version.tags["extractor"] == identity.describe()
+    frame, features = FeatureStore(store.root, feature_set).load()
+    expected = bundle.predict_proba(features)  # the search's model on the stored embeddings
+
+    status, err, table = _predict(capsys, "--model", model, "--tracking-uri", uri, *frame["path"], ray,
+                                  "--out", tmp_path / "audio.csv", "-q")
+    assert status == 0, err
+    assert table["path"].tolist() == frame["path"].tolist()
+    np.testing.assert_allclose(_probabilities(table), expected, atol=1e-4)
+    assert table["emotion"].tolist() == [bundle.classes[i] for i in expected.argmax(axis=1)]
+    # which the comparison can tell from another layer's embeddings of the same audio
+    other = SSLEmbedder(models[identity.family], layer=2 if identity.layer != 2 else 0)(frame["path"].tolist())[0]
+    assert not np.allclose(bundle.predict_proba(other), expected, atol=1e-3)
+
+
+@pytest.mark.slow  # the same search
+def test_the_served_ssl_model_embeds_base64_audio_and_a_store_of_it_predicts_without_extraction(
+        ssl_search, tmp_path, capsys):
+    import base64
+
+    import mlflow
+
+    from distser.inference._predictor import tracking_uri_set
+
+    store, uri, versions = ssl_search
+    model = f"models:/distser-ce/{versions[WHISPER_SET].version}"
+    frame, features = FeatureStore(store.root, WHISPER_SET).load()
+    with tracking_uri_set(uri):
+        served = mlflow.pyfunc.load_model(model)
+    bundle = served.unwrap_python_model().bundle
+    clips = frame["path"].tolist()[:4]
+    request = pd.DataFrame({"audio_base64": [base64.b64encode(Path(p).read_bytes()).decode() for p in clips]})
+    answer = served.predict(request)
+    assert (answer["error"] == "").all()
+    np.testing.assert_allclose(_probabilities(answer), bundle.predict_proba(features[:4]), atol=1e-4)
+
+    status, err, table = _predict(capsys, "--model", model, "--tracking-uri", uri, "--store", store.root,
+                                  "--feature-set", WHISPER_SET, "--out", tmp_path / "stored.csv", "-q")
+    assert status == 0, err
+    np.testing.assert_allclose(_probabilities(table), bundle.predict_proba(features), atol=1e-5)
+    status, err, _ = _predict(capsys, "--model", model, "--tracking-uri", uri, "--store", store.root,
+                              "--feature-set", "ssl-wavlm-tiny-L1", "--out", tmp_path / "other.csv")
+    assert status == 2 and f"takes {WHISPER_SET} features" in err
+
+
+@pytest.fixture(scope="module")
+def ssl_registry(models, tmp_path_factory):
+    """A small network on the tiny WavLM's layer 1, logged and registered (no search): ``(uri, model, clips)``."""
+    import torch
+    from mlflow import MlflowClient
+
+    from distser.inference import ModelBundle, log_model
+    from distser.learning import EmotionClassifier
+
+    root = tmp_path_factory.mktemp("ssl-registry")
+    uri = f"sqlite:///{root}/mlflow.db"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("distser", artifact_location=str(root / "artifacts")))
+    clips = []
+    for number in range(3):
+        clips.append(root / f"clip{number}.flac")
+        soundfile.write(clips[-1], _clip(0.4 + 0.2 * number, 150 + 50 * number, number), 16000)
+    # z-scored by the clips' own statistics, as training normalises: the probabilities differ from clip to clip
+    embeddings = SSLEmbedder(models["wavlm"], layer=1)([str(c) for c in clips])[0]
+    torch.manual_seed(0)
+    bundle = ModelBundle.from_classifier(EmotionClassifier(DIM, hidden=(8,)), embeddings.mean(0),
+                                         embeddings.std(0) + 1e-3, "ssl-wavlm-tiny-L1", {"method": "ce"},
+                                         extractor=identify(str(models["wavlm"]), 1))
+    log_model(bundle, run_id=run.info.run_id, registered_model_name="distser-ce", tracking_uri=uri)
+    return uri, "models:/distser-ce/1", clips
+
+
+def test_an_ssl_model_predicts_from_audio_with_its_checkpoint(ssl_registry, models, tmp_path, capsys):
+    from distser.inference import load_predictor
+
+    uri, model, clips = ssl_registry
+    bundle = load_predictor(model, uri).bundle
+    status, err, table = _predict(capsys, "--model", model, "--tracking-uri", uri, *clips, "--out", tmp_path / "p.csv")
+    assert status == 0, err
+    expected = bundle.predict_proba(SSLEmbedder(models["wavlm"], layer=1).embed([soundfile.read(c, dtype="float32")[0]
+                                                                                for c in clips]))
+    np.testing.assert_allclose(_probabilities(table), expected, atol=1e-4)
+    other = SSLEmbedder(models["wavlm"], layer=2)([str(c) for c in clips])[0]  # what another layer would give
+    assert not np.allclose(bundle.predict_proba(other), expected, atol=1e-3)
+
+
+def test_predict_takes_a_moved_checkpoint_and_refuses_another_one_naming_both(ssl_registry, models, tmp_path,
+                                                                              capsys):
+    import shutil
+
+    uri, model, clips = ssl_registry
+    status, err, before = _predict(capsys, "--model", model, "--tracking-uri", uri, *clips, "--out", tmp_path / "a.csv")
+    assert status == 0, err
+    moved = shutil.copytree(models["wavlm"], tmp_path / "moved" / "wavlm-tiny")
+    status, err, after = _predict(capsys, "--model", model, "--tracking-uri", uri, *clips, "--ssl-model", moved,
+                                  "--out", tmp_path / "b.csv")
+    assert status == 0, err
+    np.testing.assert_allclose(_probabilities(after), _probabilities(before), atol=1e-5)
+
+    other = tiny_wavlm(tmp_path / "other" / "wavlm-tiny", seed=7)
+    status, err, _ = _predict(capsys, "--model", model, "--tracking-uri", uri, *clips, "--ssl-model", other,
+                              "--out", tmp_path / "c.csv")
+    mine, theirs = identify(str(models["wavlm"]), 1).checksum, identify(str(other), 1).checksum
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"model folder {other} has checksum {theirs[:12]}" in err and f"checksum {mine[:12]}" in err
+    assert not (tmp_path / "c.csv").exists()
+
+
+def test_a_checkpoint_no_longer_where_extraction_found_it_is_asked_for(models, tmp_path):
+    from distser.features import find_checkpoint
+
+    gone = identify(str(models["wavlm"]), 1)
+    gone = SSLIdentity(**{**gone.to_dict(), "model": str(tmp_path / "gone"), "folder": str(tmp_path / "gone")})
+    with pytest.raises(ValueError, match=f"not in {tmp_path / 'gone'} or at .*--ssl-model FOLDER .*DISTSER_SSL_MODEL"):
+        find_checkpoint(gone)
+    assert find_checkpoint(gone, models["wavlm"]) == models["wavlm"].resolve()
+    with pytest.raises(ValueError, match="--ssl-model .*: no such folder"):
+        find_checkpoint(gone, tmp_path / "nowhere")
+
+
+def test_predict_without_the_ssl_extra_says_how_to_install_it(ssl_registry, tmp_path, capsys, monkeypatch):
+    import sys
+
+    uri, model, clips = ssl_registry
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
+    status, err, _ = _predict(capsys, "--model", model, "--tracking-uri", uri, *clips, "--out", tmp_path / "p.csv")
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "pip install -e '.[ssl]'" in err, err
+    assert not (tmp_path / "p.csv").exists()

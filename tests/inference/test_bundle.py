@@ -167,3 +167,44 @@ def test_constructor_checks_feature_set_and_shapes(make_model):
         ModelBundle.from_classifier(model, np.zeros(88), np.zeros(88), "eGeMAPSv02")
     with pytest.raises(BundleError, match="not an EmotionClassifier state dict"):
         ModelBundle.from_state_dict({"weight": torch.zeros(2, 2)}, np.zeros(2), np.ones(2), "eGeMAPSv02")
+
+
+def _identity(dim: int = 88, **changes):
+    from distser.features import SSLIdentity
+
+    return SSLIdentity(**{"model": "microsoft/wavlm-base-plus", "family": "wavlm", "layer": 6, "layers": 12,
+                          "dim": dim, "checksum": "ab" * 32, "folder": "/models/wavlm-base-plus", **changes})
+
+
+def test_a_bundle_of_embeddings_carries_its_extractor_and_others_do_not(make_model, make_bundle, tmp_path):
+    model = make_model("eGeMAPSv02")  # 88 inputs: an 88-wide checkpoint's embeddings here
+    bundle = ModelBundle.from_classifier(model, np.zeros(88), np.ones(88), "ssl-wavlm-base-plus-L6",
+                                         extractor=_identity())
+    path = bundle.save(tmp_path / "ssl.pt")
+    loaded = ModelBundle.load(path)
+    assert loaded.extractor == _identity() and loaded.feature_set == "ssl-wavlm-base-plus-L6"
+    payload = torch.load(path, weights_only=True)
+    recorded = payload["extractor"]
+    assert payload["version"] == 2 and (recorded["checksum"], recorded["layer"]) == ("ab" * 32, 6)
+    x = np.random.default_rng(0).normal(size=(3, 88)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict_proba(x), bundle.predict_proba(x))
+    # an openSMILE set's file is as before: no extractor key, and one written before it existed loads
+    plain = torch.load(make_bundle("eGeMAPSv02").save(tmp_path / "plain.pt"), weights_only=True)
+    assert "extractor" not in plain and ModelBundle.load(tmp_path / "plain.pt").extractor is None
+
+
+def test_a_bundle_of_embeddings_needs_a_matching_extractor(make_model, tmp_path):
+    model = make_model("eGeMAPSv02")
+    with pytest.raises(BundleError, match="ssl-wavlm-base-plus-L6 embeddings, but no extractor identity"):
+        ModelBundle.from_classifier(model, np.zeros(88), np.ones(88), "ssl-wavlm-base-plus-L6")
+    with pytest.raises(BundleError, match="makes 768 values, but input_dim is 88"):
+        ModelBundle.from_classifier(model, np.zeros(88), np.ones(88), "ssl-wavlm-base-plus-L6",
+                                    extractor=_identity(768))
+    with pytest.raises(BundleError, match=r"an openSMILE set \(eGeMAPSv02\) with a self-supervised extractor"):
+        ModelBundle.from_classifier(model, np.zeros(88), np.ones(88), "eGeMAPSv02", extractor=_identity())
+    path = ModelBundle.from_classifier(model, np.zeros(88), np.ones(88), "ssl-wavlm-base-plus-L6",
+                                       extractor=_identity()).save(tmp_path / "ssl.pt")
+    payload = torch.load(path, weights_only=True)
+    torch.save({**payload, "extractor": {"model": "m"}}, tmp_path / "broken.pt")
+    with pytest.raises(BundleError, match="broken.pt: extractor: not a readable extractor identity"):
+        ModelBundle.load(tmp_path / "broken.pt")

@@ -32,12 +32,15 @@ WIDTHS = {"IS10": 1582, "eGeMAPSv02": 88, SSL: SSL_DIM}
 HOLDOUTS = ["crema-d", "iemocap"]
 
 
+#: The extractor ``_ssl_store``'s folder names (no checkpoint: its models are registered, not asked to predict audio).
+SSL_IDENTITY = SSLIdentity(model="tiny", family="wavlm", layer=1, layers=2, dim=SSL_DIM, checksum="0" * 64)
+
+
 def _ssl_store(root, scale: float = 0.01):
     """A self-supervised feature set's folder as extraction leaves it: its extractor's identity, then shards."""
     folder = root / SSL
     folder.mkdir(parents=True)
-    identity = SSLIdentity(model="tiny", family="wavlm", layer=1, layers=2, dim=SSL_DIM, checksum="0" * 64)
-    (folder / IDENTITY_FILE).write_text(identity.to_json())
+    (folder / IDENTITY_FILE).write_text(SSL_IDENTITY.to_json())
     return write_synthetic(str(root), scale=scale, feature_set=SSL)
 
 
@@ -182,17 +185,19 @@ def test_the_summary_shows_each_rows_feature_set(searched, tmp_path):
 
 
 @pytest.mark.slow  # a 12-trial search (~1.5 min idle): the slow suite
-def test_each_sets_models_are_registered_with_their_width_and_ssl_ones_are_named_as_skipped(searched):
+def test_each_sets_models_are_registered_with_their_width_and_ssl_ones_with_their_extractor(searched):
     from distser.inference import load_predictor
 
     client = _client(searched)
     versions = client.search_model_versions(f"name = '{model_name('ce', synthetic=True)}'")
-    assert Counter(v.tags["feature_set"] for v in versions) == {"IS10": 2, "eGeMAPSv02": 2}
+    assert Counter(v.tags["feature_set"] for v in versions) == {"IS10": 2, "eGeMAPSv02": 2, SSL: 2}
     for version in {v.tags["feature_set"]: v for v in versions}.values():  # one of each set
         bundle = load_predictor(f"models:/{version.name}/{version.version}", searched.uri).bundle
         assert bundle.feature_set == version.tags["feature_set"]
         assert bundle.input_dim == WIDTHS[bundle.feature_set]  # trained on its own set's features
-    assert f"models of {SSL} not registered" in searched.said
+        assert bundle.extractor == (SSL_IDENTITY if bundle.feature_set == SSL else None)
+        assert version.tags.get("extractor") == (SSL_IDENTITY.describe() if bundle.feature_set == SSL else None)
+    assert "not registered" not in searched.said
 
 
 @pytest.mark.slow  # a 12-trial search (~1.5 min idle): the slow suite
