@@ -17,21 +17,13 @@ Example:
 Missing values read as None or NaN depending on the column dtype; test them with ``isna()``.
 """
 
-from distser.arrays import EMOTIONS
-from distser.corpora._csv import load_manifest_csv
-from distser.corpora._registry import CORPORA, LoaderInfo, load_corpora, load_corpus, parse_corpus_spec
-from distser.corpora._schema import MANIFEST_COLUMNS, CorpusError, CorpusWarning, make_manifest
+from distser._lazy import lazy_exports
 
-__all__ = [
-    "CORPORA",
-    "EMOTIONS",
-    "MANIFEST_COLUMNS",
-    "CorpusError",
-    "CorpusWarning",
-    "LoaderInfo",
-    "load_corpora",
-    "load_corpus",
-    "load_manifest_csv",
-    "make_manifest",
-    "parse_corpus_spec",
-]
+# Public names -> their modules, imported on first use: ``--help`` needs only CORPUS_NAMES (no pandas).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "distser.arrays": ("EMOTIONS",),
+    "._csv": ("load_manifest_csv",),
+    "._names": ("CORPUS_NAMES",),
+    "._registry": ("CORPORA", "LoaderInfo", "load_corpora", "load_corpus", "parse_corpus_spec"),
+    "._schema": ("MANIFEST_COLUMNS", "CorpusError", "CorpusWarning", "make_manifest"),
+})

@@ -27,6 +27,7 @@ from distser.corpora import (
 )
 from distser.corpora._common import DEFAULT_AUDIO_EXT, LoadContext, merge_labels, normalize_ext
 from distser.corpora._labels import LabelTable
+from distser.corpora._names import CORPUS_NAMES
 from distser.corpora._schema import MANIFEST_COLUMNS, CorpusError, make_manifest
 
 
@@ -108,6 +109,10 @@ CORPORA: dict[str, LoaderInfo] = dict(
         ),
     ]
 )
+
+
+if tuple(CORPORA) != CORPUS_NAMES:  # the light list --help shows must name exactly these
+    raise RuntimeError(f"distser.corpora._names.CORPUS_NAMES {CORPUS_NAMES} differs from the registry {tuple(CORPORA)}")
 
 
 def _lookup(name: str) -> LoaderInfo:

@@ -94,12 +94,12 @@ def _stored_feature_set(name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from distser.corpora import CORPORA
+    from distser.corpora import CORPUS_NAMES
 
     parser = argparse.ArgumentParser(
         prog="distser",
         description="Build and inspect distser's feature store (Parquet shards of openSMILE functionals).",
-        epilog=EPILOG.format(corpora=", ".join(CORPORA)),
+        epilog=EPILOG.format(corpora=", ".join(CORPUS_NAMES)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{extract,synthetic,compact,info}")

@@ -54,13 +54,13 @@ def _one_or_list(values: list[str]) -> str | list[str]:
 
 def _epilog() -> str:
     from distser.config import describe
-    from distser.corpora import CORPORA
+    from distser.corpora import CORPUS_NAMES
     from distser.features import FEATURE_SETS
     from distser.learning import components_help
 
     keys = "\n".join(f"  {line}" for line in describe(SearchConfig))
     return EPILOG.format(keys=keys, components=components_help(), feature_sets=", ".join(FEATURE_SETS),
-                         corpora=", ".join(CORPORA))
+                         corpora=", ".join(CORPUS_NAMES))
 
 
 #: "; N on the embedded synthetic corpora" for each setting the demo's budget sets (help texts).
