@@ -6,16 +6,20 @@ import argparse
 import os
 import sys
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from distser.define import ModelTag
 from distser.features import ADAPTS
 from distser.files import atomic_write
 
+from ._columns import ERROR, PATH
 from ._errors import BundleError, ModelNotFoundError
-from ._predictor import ERROR, PATH, Predictor, load_predictor
+
+if TYPE_CHECKING:  # pandas, numpy and the predictor are imported where used: --help stays fast
+    import numpy as np
+    import pandas as pd
+
+    from ._predictor import Predictor
 
 #: Extensions collected from folders (any format libsndfile reads; files are sniffed by content).
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au",
@@ -66,6 +70,8 @@ class AdaptError(UsageError):
 
 def _groups(frame: pd.DataFrame) -> list[np.ndarray]:
     """Row positions of each corpus of ``frame`` (its ``corpus`` column), adapted to one by one; all rows if none."""
+    import numpy as np
+
     if CORPUS not in frame or frame[CORPUS].isna().all():
         return [np.arange(len(frame))]
     return [np.flatnonzero((frame[CORPUS] == name).to_numpy()) for name in dict.fromkeys(frame[CORPUS])]
@@ -145,6 +151,8 @@ def default_tracking_uri() -> str:
 
 def _load(args: argparse.Namespace, *, extracts: bool = True) -> Predictor:
     """The model of ``--model``; one that ``extracts`` from audio has its extractor's checkpoint checked here."""
+    from ._predictor import load_predictor
+
     predictor = load_predictor(args.model, args.tracking_uri or default_tracking_uri(), ssl_model=args.ssl_model)
     extractor = predictor.bundle.extractor
     if args.ssl_model is not None and extractor is None:
@@ -182,6 +190,8 @@ def _adapt(args: argparse.Namespace, predictor: Predictor) -> str:
 
 def collect_inputs(inputs: list[str]) -> pd.DataFrame:
     """``path`` (and ``label``) rows of files, folders and CSV manifests, in order; ``error`` for missing ones."""
+    import pandas as pd
+
     rows: list[dict] = []
     for given in inputs:
         path = Path(given).expanduser()
@@ -207,6 +217,8 @@ def collect_inputs(inputs: list[str]) -> pd.DataFrame:
 
 
 def _manifest_rows(csv_path: Path) -> list[dict]:
+    import pandas as pd
+
     try:
         frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except Exception as error:
@@ -228,6 +240,9 @@ def _manifest_rows(csv_path: Path) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------- predicting
 def _predict_files(args: argparse.Namespace) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     inputs = collect_inputs(args.inputs)
     predictor = _load(args)
     todo = inputs[inputs[ERROR] == ""]
@@ -258,6 +273,9 @@ def _predict_files(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def _predict_store(args: argparse.Namespace) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     from distser.features import FEATURE_SETS, FeatureStore, is_ssl_feature_set
 
     if args.feature_set not in FEATURE_SETS and not is_ssl_feature_set(args.feature_set):
@@ -313,6 +331,8 @@ def _umask() -> int:
 
 
 def _print_table(table: pd.DataFrame, out: Path) -> None:
+    import pandas as pd
+
     shown = table.head(PRINT_ROWS).copy()
     probabilities = [c for c in shown.columns if c.startswith("p_")]
     shown[probabilities] = shown[probabilities].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
@@ -323,6 +343,8 @@ def _print_table(table: pd.DataFrame, out: Path) -> None:
 
 def _ua_line(table: pd.DataFrame) -> str | None:
     """UA and WA over the rows whose label is one of the model's classes and that were predicted."""
+    import numpy as np
+
     if LABEL not in table:
         return None
     classes = [c.removeprefix("p_") for c in table.columns if c.startswith("p_")]

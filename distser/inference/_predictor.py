@@ -16,6 +16,7 @@ import pandas as pd
 
 from distser.features import MIN_ADAPT_CLIPS
 
+from ._columns import EMOTION, ERROR, PATH, STATISTICS
 from ._errors import ModelNotFoundError
 from ._extraction import RAY_THRESHOLD, extract_local, extract_ray
 
@@ -23,10 +24,6 @@ if TYPE_CHECKING:  # torch: loaded with the model, not to parse a command line
     from ._bundle import ModelBundle
 
 #: Columns of a prediction table besides the probabilities (``p_<class>``, between them).
-PATH, EMOTION, ERROR = "path", "emotion", "error"
-#: Which statistics normalised a row before the model's z-score: ``training``, ``corpus`` or ``speaker``
-#: (the clips predicted together, or each speaker's among them; see :meth:`ModelBundle.normalize`).
-STATISTICS = "statistics"
 _TRACKING_VARIABLE = "MLFLOW_TRACKING_URI"
 
 

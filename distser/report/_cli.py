@@ -7,8 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from distser.define import EXPERIMENT
 
 EPILOG = """examples:
@@ -75,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         sweep = collect_trials(uri, args.sweeps, args.experiment) if args.sweeps else None
         states = search_states(uri, [*args.searches, *args.sweeps], args.experiment)
         unfinished = [state for state in states.values() if not state.finished]
+        import pandas as pd  # here, not at the top: --help stays fast
+
         incomplete = incomplete_studies(trials if sweep is None else pd.concat([trials, sweep]), states)
         if unfinished and not args.allow_incomplete:
             raise ValueError(f"{unfinished[0].describe()}: its selections may still change"
