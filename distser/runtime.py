@@ -25,11 +25,10 @@ def quiet_ray_logs(verbose: int = 0) -> None:
     # An error a Ray task raised reaches the user once, as the command's ``error:`` line; Ray would print its
     # worker traceback again ("Unhandled error") for the task's other results, never fetched.
     os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
-    import ray.data  # noqa: F401  (configures the "ray.data" logger on import: after it, or it undoes this)
-
     for name in _RAY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
-    # Ray Data's logger writes to its own log file too: only its terminal handler is quieted there.
+    # Ray Data's logger writes to its own log file too: only its terminal handler is quieted there. Importing
+    # ray.data configures that logger (undoing this): :func:`start_ray` imports it first, then calls here.
     data = logging.getLogger("ray.data")
     for handler in data.handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
@@ -44,6 +43,7 @@ def start_ray(address: str | None = None, *, verbose: int = 0) -> None:
     output reaches the terminal only when ``verbose``.
     """
     import ray
+    import ray.data  # noqa: F401  (configures its logger on import: before quiet_ray_logs, not after)
 
     quiet_ray_logs(verbose)
     if ray.is_initialized():
