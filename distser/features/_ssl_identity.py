@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from distser.files import atomic_write
 
 #: Prefix of every SSL feature set's name (and folder): ``ssl-<model>-L<layer>``.
 SSL_PREFIX = "ssl-"
@@ -172,7 +172,5 @@ def claim_folder(folder: str | Path, identity: SSLIdentity, shard_identities: di
             raise ValueError(f"shard {shard} holds embeddings of {made_by}; this extraction uses "
                              f"{identity.describe()}. Extract into another --store, or delete {folder}")
     if stored is None:
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / f".{IDENTITY_FILE}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-        temporary.write_text(identity.to_json() + "\n")
-        os.replace(temporary, folder / IDENTITY_FILE)
+        with atomic_write(folder / IDENTITY_FILE, "w") as stream:
+            stream.write(identity.to_json() + "\n")

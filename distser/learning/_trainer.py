@@ -294,6 +294,16 @@ def _clone_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 _GROUP_SLICE = 128
 
 
+
+def _read_only_tensor(array: np.ndarray) -> torch.Tensor:
+    """A float32 tensor over ``array`` without a copy (statistics may sit in read-only shared memory).
+
+    The trainer only reads these tensors, so torch's warning about a non-writable array does not apply.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.asarray(array, dtype=np.float32))
+
 class _Rows:
     """Reads normalised rows of an :class:`~distser.arrays.IndexedTask`'s table as torch tensors.
 
@@ -307,11 +317,11 @@ class _Rows:
         norm = task.normalizer
         self.groups = norm if isinstance(norm, GroupNormalizer) else None
         if self.groups is not None:
-            self.center = torch.from_numpy(np.asarray(norm.center, dtype=np.float32))
-            self.scale = torch.from_numpy(np.asarray(norm.scale, dtype=np.float32))
+            self.center = _read_only_tensor(norm.center)
+            self.scale = _read_only_tensor(norm.scale)
             norm = norm.final
-        self.mean = None if norm is None else torch.from_numpy(np.asarray(norm.mean, dtype=np.float32))
-        self.std = None if norm is None else torch.from_numpy(np.asarray(norm.std, dtype=np.float32))
+        self.mean = None if norm is None else _read_only_tensor(norm.mean)
+        self.std = None if norm is None else _read_only_tensor(norm.std)
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(self.table.gather(rows))
