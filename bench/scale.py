@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/scale.py [--scales 0.25 1.0 4.0] [--concurrency 1 2 3] [--concurrency-scale 1.0]
                                     [--two-raylets] [--two-raylets-scale 1.0] [--work DIR]
-                                    [--search-env KEY=VALUE]
+                                    [--search-env KEY=VALUE] [--feature-set IS10]
 
 What runs. For each scale used, the embedded synthetic store is written once with ``distser synthetic
 --store WORK/stores/scale-S --scale S`` (in its own process, before anything is measured; scale 4.0
@@ -78,6 +78,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 BIN = Path(sys.executable).parent
 KB = 1024
@@ -324,29 +325,37 @@ def kill_session(sid: int) -> None:
     subprocess.run(["pkill", "-KILL", "-s", str(sid)], check=False)
 
 
-def ensure_store(work: Path, scale: float) -> tuple[Path, int, int]:
-    """The synthetic store of ``scale`` (written once, in its own process): (folder, rows, feature bytes)."""
+class Store(NamedTuple):
+    """A synthetic store of one scale and feature set, and its size."""
+
+    folder: Path
+    feature_set: str
+    rows: int
+    feature_bytes: int
+
+
+def ensure_store(work: Path, scale: float, feature_set: str = "IS10") -> Store:
+    """The synthetic store of ``scale`` in ``feature_set``'s width (written once, in its own process)."""
     folder = work / "stores" / f"scale-{scale:g}"
-    done = folder / ".written"
+    done = folder / f".written-{feature_set}"
     if not done.exists():
-        if folder.exists():
-            shutil.rmtree(folder)
+        shutil.rmtree(folder / feature_set, ignore_errors=True)
         started = time.perf_counter()
-        print(f"writing the synthetic store of scale {scale:g} to {folder} ...", flush=True)
-        subprocess.run([str(BIN / "distser"), "synthetic", "--store", str(folder), "--scale", f"{scale:g}"],
-                       env=env(), check=True, stdout=subprocess.DEVNULL)
+        print(f"writing the synthetic {feature_set} store of scale {scale:g} to {folder} ...", flush=True)
+        subprocess.run([str(BIN / "distser"), "synthetic", "--store", str(folder), "--scale", f"{scale:g}",
+                        "--feature-set", feature_set], env=env(), check=True, stdout=subprocess.DEVNULL)
         done.write_text(f"{scale:g}\n")
         print(f"  written in {time.perf_counter() - started:.0f} s", flush=True)
-    return (folder, *feature_size(folder))
+    return Store(folder, feature_set, *feature_size(folder, feature_set))
 
 
-def feature_size(folder: Path) -> tuple[int, int]:
-    """(rows, float32 feature bytes) of a store, from its shards' Parquet metadata."""
+def feature_size(folder: Path, feature_set: str = "IS10") -> tuple[int, int]:
+    """(rows, float32 feature bytes) of a store's feature set, from its shards' Parquet metadata."""
     import pyarrow.parquet as pq
 
     from distser.features import FeatureStore
 
-    store = FeatureStore(folder)
+    store = FeatureStore(folder, feature_set)
     rows = sum(pq.read_metadata(path).num_rows for path in store.shard_paths(None))
     return rows, rows * store.dim * 4
 
@@ -378,11 +387,11 @@ class Run:
         return self.trial_peak()["kinds"].get("trial actors", {"n": 0, "Pss": 0, "Pss_Anon": 0, "Pss_Shmem": 0})
 
 
-def run_search(label: str, store: tuple[Path, int, int], scale: float, concurrent: int, work: Path,
+def run_search(label: str, store: Store, scale: float, concurrent: int, work: Path,
                interval: float, extra: list[str] = (), cluster: dict[int, tuple[str, str]] | None = None,
                extra_env: dict[str, str] | None = None) -> Run:
     """One measured ``distser search``; raises SystemExit (after printing the log's tail) when it fails."""
-    folder, rows, feature_bytes = store
+    folder, feature_set, rows, feature_bytes = store
     results = work / "results"
     results.mkdir(parents=True, exist_ok=True)
     storage = work / "runs" / label
@@ -391,7 +400,7 @@ def run_search(label: str, store: tuple[Path, int, int], scale: float, concurren
     log_path = results / f"{label}.log"
     command = [str(BIN / "distser"), "search", "--method", "cww+pel", "--mode", "paper", "--seeds", "1",
                "--max-epochs", "1", "--store", str(folder), "--storage", str(storage), "--name", label,
-               "--no-register", "--set", f"resources.max_concurrent={concurrent}", *extra]
+               "--no-register", "--feature-set", feature_set, "--set", f"resources.max_concurrent={concurrent}", *extra]
     sampler = Sampler(dict(cluster or {}), results / f"{label}.jsonl", interval)
     started = time.perf_counter()
     with log_path.open("w") as log:
@@ -480,7 +489,7 @@ def _wait_for_nodes(address: str, environment: dict, count: int, timeout: float 
     raise RuntimeError(f"the cluster did not reach {count} nodes: {out.stderr[-2000:] if out else ''}")
 
 
-def two_raylets(store: tuple[Path, int, int], scale: float, work: Path, interval: float) -> Run:
+def two_raylets(store: Store, scale: float, work: Path, interval: float) -> Run:
     """The search on a head + worker raylet of this machine; both trees and the driver's are sampled."""
     environment = dict(env(), RAY_AUTH_MODE="token")
     subprocess.run([str(BIN / "ray"), "get-auth-token", "--generate"], env=environment, capture_output=True,
@@ -548,11 +557,11 @@ def part_scales(runs: list[Run], trials: int, summary: dict) -> None:
               f"heap (Pss_Anon) {ratio(a, b, 'Pss_Anon'):.2f}; peak while trials run {ratio(a, b, 'trials'):.2f})")
 
 
-def model_parameters() -> int:
-    """Parameters of model F on the IS10 features (the paper's layers)."""
+def model_parameters(dim: int) -> int:
+    """Parameters of model F (the paper's layers) on ``dim`` features."""
     from distser.learning import EmotionClassifier
 
-    return sum(p.numel() for p in EmotionClassifier(1582).parameters())
+    return sum(p.numel() for p in EmotionClassifier(dim).parameters())
 
 
 def _without_idle(sample: dict) -> int:
@@ -562,7 +571,8 @@ def _without_idle(sample: dict) -> int:
 
 
 def part_concurrency(sweep: list[Run], summary: dict) -> None:
-    model_state = model_parameters() * 4 * 4  # float32 weights, gradients, Adam's two moments
+    features = sweep[0].feature_bytes // sweep[0].rows // 4
+    model_state = model_parameters(features) * 4 * 4  # float32 weights, gradients, Adam's two moments
     print(f"\n== memory against concurrent trials (scale {sweep[0].scale:g}, features "
           f"{mb(sweep[0].feature_bytes)}; one trial's model + gradients + Adam state {mb(model_state)})")
     print("   at K trials: the largest sample with K trial actors alive; 'w/o idle': the same less Ray's idle and "
@@ -624,6 +634,8 @@ def main() -> None:
     parser.add_argument("--two-raylets-scale", type=float, default=1.0)
     parser.add_argument("--work", type=Path, default=Path("/tmp/distser-bench-scale"),
                         help="stores (kept between runs), logs and samples (default /tmp/distser-bench-scale)")
+    parser.add_argument("--feature-set", default="IS10",
+                        help="the openSMILE set whose width the synthetic features have (default IS10)")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between samples")
     parser.add_argument("--search-arg", action="append", default=[], metavar="ARG",
                         help="an argument added to every measured search, e.g. --search-arg=--normalization "
@@ -640,7 +652,8 @@ def main() -> None:
     scales = sorted(set(args.scales))
     needed = sorted({*scales, *([args.concurrency_scale] if args.concurrency else []),
                      *([args.two_raylets_scale] if args.two_raylets else [])})
-    stores = {scale: ensure_store(work, scale) for scale in needed}  # all written before anything is measured
+    # All written before anything is measured.
+    stores = {scale: ensure_store(work, scale, args.feature_set) for scale in needed}
     summary: dict[str, list] = {"scales": [], "concurrency": [], "two_raylets": []}
     results = work / "results"
 
