@@ -26,8 +26,15 @@ EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
 #: Label value of an utterance without an emotion label (e.g. LibriSpeech).
 UNLABELED = -1
 
-#: Rows per chunk when statistics or predictions run over many rows (bounds the temporary memory).
-CHUNK_ROWS = 8192
+#: Bytes of float64 values per chunk when statistics run over many rows (bounds the temporary memory).
+#: In bytes, not rows: 8192 rows of ComParE_2016's 6373 features made a driver's fit hold ~1 GB of
+#: temporaries (the float32 rows, their float64 copy, the deviations), most of the features' own size.
+CHUNK_BYTES = 64 * 2**20
+
+
+def chunk_rows(dim: int) -> int:
+    """Rows per chunk of ``dim`` features: at most :data:`CHUNK_BYTES` of float64 values, at least one row."""
+    return max(1, CHUNK_BYTES // (8 * max(dim, 1)))
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,7 @@ class Normalizer:
             transform: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Normalizer:
         """Mean and standard deviation (float64 accumulation) of ``features[rows]`` (all rows by default).
 
-        Reads :data:`CHUNK_ROWS` rows at a time, so fitting on a shared table copies no more than a
+        Reads :func:`chunk_rows` rows at a time, so fitting on a shared table copies no more than a
         chunk. The result is bit-identical to ``np.mean/np.std(axis=0, dtype=float64)`` over the
         gathered rows: numpy reduces axis 0 row after row, and each chunk continues that sum by
         starting from the previous chunks' total as its first row. ``transform(chunk, rows)``, if
@@ -141,17 +148,19 @@ class Normalizer:
         if len(rows) == 0:
             raise ValueError("cannot fit a normaliser on zero rows")
 
+        step = chunk_rows(table.dim)
+
         def chunk(start: int) -> np.ndarray:
-            part = rows[start:start + CHUNK_ROWS]
+            part = rows[start:start + step]
             x = table.gather(part)
             return x if transform is None else transform(x, part)
 
         total = np.zeros(table.dim)
-        for start in range(0, len(rows), CHUNK_ROWS):
+        for start in range(0, len(rows), step):
             total = np.add.reduce(np.vstack([total[None], chunk(start)]), axis=0)
         mean = total / len(rows)
         squares = np.zeros(table.dim)
-        for start in range(0, len(rows), CHUNK_ROWS):
+        for start in range(0, len(rows), step):
             deviation = chunk(start) - mean
             np.multiply(deviation, deviation, out=deviation)
             squares = np.add.reduce(np.vstack([squares[None], deviation]), axis=0)

@@ -41,6 +41,15 @@ from ._ssl_identity import SSLIdentity, identity_metadata, is_ssl_feature_set, s
 
 #: Most rows per shard: a shard is one block in memory (~52 MB of IS10 features), read in one piece.
 SHARD_ROWS = 8192
+#: Most feature bytes per shard: a reading task holds its shard a few times over (Parquet pages, Arrow
+#: columns, the float32 block), so wide sets get fewer rows: 8192 rows of ComParE_2016 (209 MB) made two
+#: concurrent reads of a synthetic store hold 2 GB. IS10, eGeMAPSv02 and emobase keep SHARD_ROWS.
+SHARD_BYTES = 64 * 2**20
+
+
+def shard_rows(dim: int) -> int:
+    """Rows per written shard of ``dim`` float32 features: :data:`SHARD_ROWS`, fewer if over :data:`SHARD_BYTES`."""
+    return max(1, min(SHARD_ROWS, SHARD_BYTES // (4 * max(dim, 1))))
 
 FAILURE_COLUMNS = ["utterance_id", "corpus", "path", "reason"]
 
@@ -443,25 +452,26 @@ class FeatureStore:
         return write_table_atomic(table, self.path / corpus / f"part-{stamp}-{number:05d}.parquet")
 
     def compact(self) -> int:
-        """Rewrite each corpus as few sealed shards of at most :data:`SHARD_ROWS` rows; returns shards removed.
+        """Rewrite each corpus as few sealed shards of at most :func:`shard_rows` rows; returns shards removed.
 
-        A corpus already in one sealed shard (of at most SHARD_ROWS rows) is left alone; any other is
+        A corpus already in one sealed shard (of at most that many rows) is left alone; any other is
         read verified, checked finite and rewritten. The new shards are written (atomically, with names
         that sort last) before the old ones are deleted, so an interruption leaves duplicates that
         reading already resolves, never a loss.
         """
         removed = 0
         stamp = time.strftime("%Y%m%dT%H%M%S") + "-compact"
+        rows_per_shard = shard_rows(self.dim)
         for corpus in self.corpora():
             old = self.shard_paths([corpus])
-            if len(old) == 1 and is_sealed(old[0]) and pq.ParquetFile(old[0]).metadata.num_rows <= SHARD_ROWS:
+            if len(old) == 1 and is_sealed(old[0]) and pq.ParquetFile(old[0]).metadata.num_rows <= rows_per_shard:
                 continue
             frame, features = self._read_features([corpus])
             new = set()
-            for start in range(0, len(frame), SHARD_ROWS):
-                part = frame.iloc[start:start + SHARD_ROWS].reset_index(drop=True)
-                table = shard_table(part, features[start:start + SHARD_ROWS], part["content_hash"])
-                new.add(self.write_shard(corpus, table, stamp, start // SHARD_ROWS))
+            for start in range(0, len(frame), rows_per_shard):
+                part = frame.iloc[start:start + rows_per_shard].reset_index(drop=True)
+                table = shard_table(part, features[start:start + rows_per_shard], part["content_hash"])
+                new.add(self.write_shard(corpus, table, stamp, start // rows_per_shard))
             for shard in old:
                 if shard not in new:
                     shard.unlink()

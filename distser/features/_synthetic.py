@@ -23,7 +23,7 @@ import pandas as pd
 from distser.arrays import EMOTIONS
 from distser.corpora import make_manifest
 
-from ._store import SHARD_ROWS, FeatureStore, shard_table
+from ._store import FeatureStore, shard_rows, shard_table
 
 
 @dataclass(frozen=True)
@@ -165,20 +165,21 @@ def synthetic_corpora(store: FeatureStore) -> list[str]:
 def write_synthetic(out: str, *, scale: float = 0.05, seed: int = 0, feature_set: str = "IS10") -> FeatureStore:
     """Write the synthetic corpora to a feature store at ``out`` (same layout as extracted audio).
 
-    Each corpus is cut into shards of at most :data:`~distser.features._store.SHARD_ROWS` rows, so a
+    Each corpus is cut into shards of at most :func:`~distser.features._store.shard_rows` rows, so a
     reader never needs more than one shard's worth of memory at a time.
     """
     store = FeatureStore(out, feature_set)
     frame, features = synthetic_manifest_and_features(scale=scale, seed=seed, dim=store.dim)
     hashes = np.full(len(frame), f"synthetic-{seed}-{scale}", dtype=object)
+    rows_per_shard = shard_rows(store.dim)
     for number, (corpus, part) in enumerate(frame.groupby("corpus", sort=True)):
         written = set()
-        for start in range(0, len(part), SHARD_ROWS):
-            chunk = part.iloc[start:start + SHARD_ROWS]
+        for start in range(0, len(part), rows_per_shard):
+            chunk = part.iloc[start:start + rows_per_shard]
             rows = chunk.index.to_numpy()
             # fixed names: writing again replaces
             written.add(store.write_shard(corpus, shard_table(chunk, features[rows], hashes[rows]), "synthetic",
-                                          number * 1000 + start // SHARD_ROWS))
+                                          number * 1000 + start // rows_per_shard))
         for stale in store.path.joinpath(corpus).glob("part-synthetic-*.parquet"):
             if stale not in written:  # left by an earlier, larger write into the same folder
                 stale.unlink()

@@ -45,3 +45,25 @@ def test_written_store_reads_back(tmp_path):
 def test_scale_must_be_a_fraction():
     with pytest.raises(ValueError, match="scale"):
         synthetic_manifest_and_features(scale=0)
+
+
+def test_a_wide_set_is_written_in_shards_bounded_in_bytes(tmp_path, monkeypatch):
+    from distser.features import _store
+
+    monkeypatch.setattr(_store, "SHARD_BYTES", 300 * 4 * 6373)  # 300 rows of ComParE_2016, 1,000+ of IS10
+    wide = write_synthetic(str(tmp_path), scale=0.01, feature_set="ComParE_2016")
+    narrow = write_synthetic(str(tmp_path), scale=0.01, feature_set="IS10")
+    wide_rows = [_rows(path) for path in wide.shard_paths(None)]
+    assert max(wide_rows) == 300 and len(wide_rows) > len(narrow.shard_paths(None))
+    assert max(_rows(path) for path in narrow.shard_paths(None)) > 300  # IS10 is narrower: more rows a shard
+    frame, _ = wide.load()
+    assert frame["utterance_id"].tolist() == narrow.load()[0]["utterance_id"].tolist()  # same rows, same order
+    wide.compact()
+    assert max(_rows(path) for path in wide.shard_paths(None)) == 300  # compaction keeps the bound
+    assert wide.load()[0]["utterance_id"].tolist() == frame["utterance_id"].tolist()
+
+
+def _rows(path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
