@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="predict features already in this feature store instead of audio files")
     parser.add_argument("--corpus", action="append", default=None, metavar="NAME",
                         help="with --store: corpus to predict (repeatable; default: all in the store)")
-    parser.add_argument("--feature-set", default="IS10", help="with --store: the store's feature set (default IS10), "
-                        "an openSMILE one or ssl-<model>-L<layer>")
+    parser.add_argument("--feature-set", default=None, help="with --store: the store's feature set, an openSMILE "
+                        "one or ssl-<model>-L<layer> (default: the one the model was trained on)")
     parser.add_argument("--ssl-model", default=None, metavar="FOLDER",
                         help="a model of self-supervised embeddings: its checkpoint's folder, if not where "
                         "extraction found it (the same files: checked by their checksum)")
@@ -278,13 +278,16 @@ def _predict_store(args: argparse.Namespace) -> pd.DataFrame:
 
     from distser.features import FEATURE_SETS, FeatureStore, is_ssl_feature_set
 
-    if args.feature_set not in FEATURE_SETS and not is_ssl_feature_set(args.feature_set):
-        raise UsageError(f"unknown feature set {args.feature_set!r}; choose one of {', '.join(FEATURE_SETS)}, "
+    given = args.feature_set
+    if given is not None and given not in FEATURE_SETS and not is_ssl_feature_set(given):
+        raise UsageError(f"unknown feature set {given!r}; choose one of {', '.join(FEATURE_SETS)}, "
                          "or a store's ssl-<model>-L<layer>")
-    store = FeatureStore(args.store, args.feature_set)
+    if not args.store.is_dir():
+        raise FileNotFoundError(f"--store {args.store}: no such folder")
+    predictor = _load(args, extracts=False)
+    store = FeatureStore(args.store, given or predictor.feature_set)
     if not store.corpora():
         raise FileNotFoundError(f"no feature shards under {store.path}")
-    predictor = _load(args, extracts=False)
     if predictor.feature_set != store.feature_set:
         raise UsageError(
             f"model {args.model} takes {predictor.feature_set} features ({predictor.bundle.input_dim} values), "

@@ -129,6 +129,32 @@ def test_stored_features_without_extraction(registry, synthetic_store, tmp_path,
     assert f"over {len(manifest)} labelled inputs" in out
 
 
+def test_a_store_is_read_in_the_models_feature_set_unless_told(make_bundle, tmp_path, capsys):
+    from mlflow import MlflowClient
+
+    from distser.inference import log_model
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("distser", artifact_location=str(tmp_path / "artifacts")))
+    bundle = make_bundle("eGeMAPSv02")
+    log_model(bundle, run_id=run.info.run_id, tracking_uri=uri)
+    client.set_terminated(run.info.run_id)
+    root = tmp_path / "features"
+    write_synthetic(str(root), scale=0.01, feature_set="IS10")  # the store holds both sets
+    store = write_synthetic(str(root), scale=0.01, feature_set="eGeMAPSv02")
+    out_csv = tmp_path / "p.csv"
+    status, _, err = _run(capsys, "--model", f"runs:/{run.info.run_id}/model", "--tracking-uri", uri,
+                          "--store", root, "--corpus", "iemocap", "--out", out_csv, "-q")
+    assert status == 0, err  # eGeMAPSv02, the model's set, without --feature-set
+    _, features = store.load(["iemocap"])
+    table = pd.read_csv(out_csv, keep_default_na=False)
+    np.testing.assert_allclose(table[COLUMNS[2:6]].to_numpy(float), bundle.predict_proba(features), atol=1e-5)
+    status, _, err = _run(capsys, "--model", f"runs:/{run.info.run_id}/model", "--tracking-uri", uri,
+                          "--store", root, "--feature-set", "IS10", "--out", out_csv)
+    assert status == 2 and "takes eGeMAPSv02 features (88 values)" in err  # told otherwise: refused, named
+
+
 def test_a_model_of_another_feature_set_than_the_store(registry, tmp_path, capsys):
     store = write_synthetic(str(tmp_path / "features"), scale=0.01, feature_set="eGeMAPSv02")
     out_csv = tmp_path / "p.csv"
