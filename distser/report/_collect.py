@@ -65,6 +65,16 @@ def feature_set_of(label: str) -> str:
     return label.rsplit(" {", 1)[1].rstrip("}") if label.endswith("}") and " {" in label else PAPER_FEATURE_SET
 
 
+def without_feature_set(label: str) -> str:
+    """A row label (:func:`variant`) less its feature set: the same method and normalisation on IS10.
+
+    Example:
+        >>> without_feature_set("ce [global/speaker] {eGeMAPSv02}"), without_feature_set("cww [corpus]")
+        ('ce [global/speaker]', 'cww [corpus]')
+    """
+    return label.rsplit(" {", 1)[0] if feature_set_of(label) != PAPER_FEATURE_SET else label
+
+
 def sqlite_path(tracking_uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` tracking URI (None for any other store).
 

@@ -10,7 +10,16 @@ import pandas as pd
 from distser.define import EXPERIMENT, PAPER_FEATURE_SET, Param, Role, Tag
 from distser.search import STRATEGIES
 
-from ._collect import WITHIN, _client, _experiment_id, _search_runs, base_method, suffix
+from ._collect import (
+    WITHIN,
+    _client,
+    _experiment_id,
+    _search_runs,
+    base_method,
+    feature_set_of,
+    suffix,
+    without_feature_set,
+)
 from ._figures import figure1, figure2, figure_weights
 from ._stats import HELD_OUT, RESAMPLES, paired_differences, paired_wide
 from ._tables import (
@@ -122,6 +131,17 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     if same:
         csv(pd.concat(list(same.values()), ignore_index=True),
             "paired_differences_same_normalisation.csv")
+    # Each feature set against IS10 with the same method and normalisation: what the representation alone
+    # changes (a searched normalisation has no plain `ce` row to pair with; the baseline's own is above).
+    across = {}
+    for label in ordered(trials["method"].unique()):
+        on_paper_set = without_feature_set(label)
+        if feature_set_of(label) == PAPER_FEATURE_SET and on_paper_set != baseline:
+            mine = trials[trials["method"].map(without_feature_set) == on_paper_set]
+            if mine["method"].nunique() > 1:
+                across[label] = paired_differences(mine, label, resamples=resamples)
+    if across:
+        csv(pd.concat(list(across.values()), ignore_index=True), "paired_differences_same_method.csv")
     best = oracle(trials)
     if not best.empty:
         csv(best, "oracle.csv")
@@ -150,7 +170,8 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     if _named_sets(trials):
         lines += ["`{set}`: the feature set of the row's trials, each set its own studies (selected on its own); a "
                   f"row without one used {PAPER_FEATURE_SET}, the paper's. Rows are paired by (held-out corpus, seed) "
-                  f"below: against {baseline} ({PAPER_FEATURE_SET}) and against {baseline} of the same set.", ""]
+                  f"below: against {baseline} ({PAPER_FEATURE_SET}), against {baseline} of the same set, and against "
+                  f"the same method and normalisation on {PAPER_FEATURE_SET}.", ""]
     if (long["kind"] == "test-only").any():
         lines += [f"`<corpus>{TEST_ONLY}`: a corpus never trained, validated or selected on; the mean over the "
                   "method's held-out corpora of the selected configuration's test UA on it. Avg: the mean over "
@@ -159,8 +180,9 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
         lines += ["## Selected configurations", "",
                   "score: the strategy's mean score of the configuration (validation data only).", "",
                   markdown_table(_selected_table(picked, incomplete or set()), index=False), ""]
-    for base, differences in [(baseline, paired), *same.items()]:
-        lines += _paired_section(differences, base, resamples)
+    for base, differences in [(baseline, paired), *same.items(), *across.items()]:
+        if not differences.empty:
+            lines += _paired_section(differences, base, resamples)
     if not best.empty:
         lines += ["## Oracle (upper bound, not a selection): the configuration with the best mean test UA", "",
                   "Not a selection: the test corpus itself picks the configuration, so this is an upper bound on "

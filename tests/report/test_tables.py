@@ -262,3 +262,23 @@ def test_normalisation_variants_are_rows_of_their_own_and_paired_with_their_own_
     assert avg["mean_diff"].iloc[0] == pytest.approx(5.0)  # cww [corpus] - ce [corpus], in UA points
     text = (tmp_path / "README.md").read_text()
     assert "Paired differences against ce [corpus]" in text and "| normalisation |" in text.replace("  ", " ")
+
+
+def test_each_feature_set_is_paired_with_the_same_method_and_normalisation_on_is10(trial_row, trial_table, tmp_path):
+    """A searched normalisation has no plain ``ce`` row: each set's row pairs with its own label on IS10."""
+    rows = []
+    for holdout, shift in (("emodb", 0.0), ("ravdess", 0.1)):
+        for seed in range(3):
+            for feature_set, test in (("IS10", 0.50), ("eGeMAPSv02", 0.47), ("ComParE_2016", 0.56)):
+                label = "ce [global/speaker]" + ("" if feature_set == "IS10" else f" {{{feature_set}}}")
+                rows.append(trial_row(label, holdout, seed, test + shift + 0.01 * seed, normalization="speaker",
+                                      feature_set=feature_set, search="sets"))
+    write_report(trial_table(rows), tmp_path, resamples=200)
+    assert pd.read_csv(tmp_path / "paired_differences.csv").empty  # nothing is `ce` (global, IS10) here
+    across = pd.read_csv(tmp_path / "paired_differences_same_method.csv")
+    assert set(across["baseline"]) == {"ce [global/speaker]"}
+    avg = across[(across["holdout"] == "Avg")].set_index("method")["mean_diff"]
+    assert avg["ce [global/speaker] {eGeMAPSv02}"] == pytest.approx(-3.0)  # in UA points, against IS10
+    assert avg["ce [global/speaker] {ComParE_2016}"] == pytest.approx(6.0)
+    text = (tmp_path / "README.md").read_text()
+    assert "## Paired differences against ce [global/speaker]: test UA on the held-out corpus" in text
