@@ -294,7 +294,6 @@ def _clone_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 _GROUP_SLICE = 128
 
 
-
 def _read_only_tensor(array: np.ndarray) -> torch.Tensor:
     """A float32 tensor over ``array`` without a copy (statistics may sit in read-only shared memory).
 
@@ -303,6 +302,7 @@ def _read_only_tensor(array: np.ndarray) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(np.asarray(array, dtype=np.float32))
+
 
 class _Rows:
     """Reads normalised rows of an :class:`~distser.arrays.IndexedTask`'s table as torch tensors.
