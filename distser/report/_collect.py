@@ -147,14 +147,24 @@ def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
     return sorted(names)
 
 
+#: Added to a grouped normalisation's name in row labels when the search did not adapt to its targets.
+NOT_ADAPTED = " not adapted"
+
+
 def _normalizations(client, experiment_id: str, search: str) -> list[str]:
-    """The normalisations a search tried (its parent run's ``data.normalization``; ``global`` before there were any)."""
+    """The normalisations a search tried (its parent run's ``data.normalization``; ``global`` before there were any),
+    each but ``global`` marked :data:`NOT_ADAPTED` when its targets kept the training statistics
+    (``data.adapt_target`` false): a row of its own, not merged with the adapted one."""
     parents = _search_runs(client, experiment_id,
                            f"tags.`{Tag.SEARCH}` = '{search}' and tags.`{Tag.ROLE}` = '{Role.SEARCH}'")
-    recorded = parents[0].data.params.get("data.normalization") if parents else None
+    params = parents[0].data.params if parents else {}
+    recorded = params.get("data.normalization")
     if not recorded:
         return ["global"]
-    return [name.strip(" '\"") for name in recorded.strip("[]").split(",") if name.strip(" '\"")]
+    names = [name.strip(" '\"") for name in recorded.strip("[]").split(",") if name.strip(" '\"")]
+    if params.get("data.adapt_target", "True").lower() == "false":
+        names = [name if name == "global" else name + NOT_ADAPTED for name in names]
+    return names
 
 
 def _feature_set(client, experiment_id: str, search: str) -> str:

@@ -282,3 +282,19 @@ def test_each_feature_set_is_paired_with_the_same_method_and_normalisation_on_is
     assert avg["ce [global/speaker] {ComParE_2016}"] == pytest.approx(6.0)
     text = (tmp_path / "README.md").read_text()
     assert "## Paired differences against ce [global/speaker]: test UA on the held-out corpus" in text
+
+
+@pytest.mark.parametrize(("adapt", "labels"), [("True", ["global", "corpus"]),
+                                                ("False", ["global", "corpus not adapted"])])
+def test_a_search_that_did_not_adapt_its_targets_labels_its_rows_apart(monkeypatch, adapt, labels):
+    """`--no-adapt-target` changes what a grouped normalisation does to the targets: its rows must not merge
+    with the adapted search's (`global` is the same either way)."""
+    from types import SimpleNamespace
+
+    from distser.report import _collect
+
+    parent = SimpleNamespace(data=SimpleNamespace(params={"data.normalization": "['global', 'corpus']",
+                                                         "data.adapt_target": adapt}))
+    monkeypatch.setattr(_collect, "_search_runs", lambda *args: [parent])
+    assert _collect._normalizations(None, "0", "s") == labels
+    assert _collect.variant("ce", labels) == f"ce [{'/'.join(labels)}]"
