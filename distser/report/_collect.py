@@ -65,14 +65,18 @@ def feature_set_of(label: str) -> str:
     return label.rsplit(" {", 1)[1].rstrip("}") if label.endswith("}") and " {" in label else PAPER_FEATURE_SET
 
 
-def without_feature_set(label: str) -> str:
-    """A row label (:func:`variant`) less its feature set: the same method and normalisation on IS10.
+def same_row_on_paper_set_adapted(label: str) -> str:
+    """A row label (:func:`variant`) less its feature set and its :data:`NOT_ADAPTED` marks: the same method and
+    normalisation on IS10, adapted to its targets (the row a report pairs it with).
 
     Example:
-        >>> without_feature_set("ce [global/speaker] {eGeMAPSv02}"), without_feature_set("cww [corpus]")
-        ('ce [global/speaker]', 'cww [corpus]')
+        >>> same_row_on_paper_set_adapted("ce [global/speaker] {eGeMAPSv02}")
+        'ce [global/speaker]'
+        >>> same_row_on_paper_set_adapted("cww [corpus not adapted]"), same_row_on_paper_set_adapted("ce")
+        ('cww [corpus]', 'ce')
     """
-    return label.rsplit(" {", 1)[0] if feature_set_of(label) != PAPER_FEATURE_SET else label
+    on_paper_set = label.rsplit(" {", 1)[0] if feature_set_of(label) != PAPER_FEATURE_SET else label
+    return on_paper_set.replace(NOT_ADAPTED, "")
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:

@@ -16,9 +16,8 @@ from ._collect import (
     _experiment_id,
     _search_runs,
     base_method,
-    feature_set_of,
+    same_row_on_paper_set_adapted,
     suffix,
-    without_feature_set,
 )
 from ._figures import figure1, figure2, figure_weights
 from ._stats import HELD_OUT, RESAMPLES, paired_differences, paired_wide
@@ -131,15 +130,18 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     if same:
         csv(pd.concat(list(same.values()), ignore_index=True),
             "paired_differences_same_normalisation.csv")
-    # Each feature set against IS10 with the same method and normalisation: what the representation alone
-    # changes (a searched normalisation has no plain `ce` row to pair with; the baseline's own is above).
-    across = {}
-    for label in ordered(trials["method"].unique()):
-        on_paper_set = without_feature_set(label)
-        if feature_set_of(label) == PAPER_FEATURE_SET and on_paper_set != baseline:
-            mine = trials[trials["method"].map(without_feature_set) == on_paper_set]
-            if mine["method"].nunique() > 1:
-                across[label] = paired_differences(mine, label, resamples=resamples)
+    # Each row against the same method and normalisation on IS10 with its targets adapted: what the feature
+    # set alone, or not adapting, changes (a searched normalisation has no plain `ce` row to pair with; the
+    # baseline's own pairs are above).
+    labels = ordered(trials["method"].unique())
+    counterparts: dict[str, list[str]] = {}
+    for label in labels:
+        reference = same_row_on_paper_set_adapted(label)
+        if reference != label and reference in labels and reference != baseline:
+            counterparts.setdefault(reference, []).append(label)
+    across = {reference: paired_differences(trials[trials["method"].isin([reference, *others])], reference,
+                                            resamples=resamples)
+              for reference, others in counterparts.items()}
     if across:
         csv(pd.concat(list(across.values()), ignore_index=True), "paired_differences_same_method.csv")
     best = oracle(trials)

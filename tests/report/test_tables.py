@@ -298,3 +298,14 @@ def test_a_search_that_did_not_adapt_its_targets_labels_its_rows_apart(monkeypat
     monkeypatch.setattr(_collect, "_search_runs", lambda *args: [parent])
     assert _collect._normalizations(None, "0", "s") == labels
     assert _collect.variant("ce", labels) == f"ce [{'/'.join(labels)}]"
+
+
+def test_a_row_not_adapted_to_its_targets_is_paired_with_the_adapted_one(trial_row, trial_table, tmp_path):
+    rows = [trial_row(label, holdout, seed, test + shift + 0.01 * seed, normalization="corpus", search=label)
+            for holdout, shift in (("emodb", 0.0), ("ravdess", 0.1)) for seed in range(3)
+            for label, test in (("ce [corpus]", 0.55), ("ce [corpus not adapted]", 0.50))]
+    write_report(trial_table(rows), tmp_path, resamples=200)
+    pairs = pd.read_csv(tmp_path / "paired_differences_same_method.csv")
+    avg = pairs[pairs["holdout"] == "Avg"]
+    assert avg[["baseline", "method"]].values.tolist() == [["ce [corpus]", "ce [corpus not adapted]"]]
+    assert avg["mean_diff"].iloc[0] == pytest.approx(-5.0)

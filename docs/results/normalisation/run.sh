@@ -14,7 +14,16 @@ for norm in global corpus speaker; do
     step "$DISTSER" search --config "$HERE/ce-fixed.toml" --name "norm-ce-$norm" --normalization "$norm" \
         --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
 done
+# The targets not adapted (--no-adapt-target: held-out and test-only corpora by the training statistics);
+# `global` is the same either way.
+for norm in corpus speaker; do
+    step "$DISTSER" search --config "$HERE/ce-fixed.toml" --name "norm-ce-$norm-no-adapt" --normalization "$norm" \
+        --no-adapt-target --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
+done
 step "$DISTSER" search --config "$HERE/searched.toml" --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
 step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search norm-ce-speaker \
     --search norm-searched --storage "$RUNS" --out "$HERE/report" \
     --title "Normalisation and target adaptation: public corpora, LOCO, EMOVO tested only"
+step "$DISTSER" report --search norm-ce-corpus --search norm-ce-corpus-no-adapt --search norm-ce-speaker \
+    --search norm-ce-speaker-no-adapt --storage "$RUNS" --out "$HERE/report-no-adapt" \
+    --title "Normalisation with and without adapting to the target: public corpora, LOCO, EMOVO tested only"
