@@ -23,6 +23,8 @@ COLUMNS = ["search", "study", "run_id", "method", "holdout", "plan", "phase", "f
            "score", "valid_ua", "test_ua", "test_wa", "best_epoch", "finished", "stopped_by", "status"]
 #: Methods of within-corpus plans get this prefix, so that they form their own row of Table 2.
 WITHIN = "within:"
+#: Added to a grouped normalisation's name in row labels when the search did not adapt to its targets.
+NOT_ADAPTED = " not adapted"
 
 
 def variant(method: str, normalizations: list[str], feature_set: str = PAPER_FEATURE_SET) -> str:
@@ -151,17 +153,17 @@ def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
     return sorted(names)
 
 
-#: Added to a grouped normalisation's name in row labels when the search did not adapt to its targets.
-NOT_ADAPTED = " not adapted"
+def _parent_params(client, experiment_id: str, search: str) -> dict[str, str]:
+    """The params of a search's parent run ({} for a search without one)."""
+    parents = _search_runs(client, experiment_id,
+                           f"tags.`{Tag.SEARCH}` = '{search}' and tags.`{Tag.ROLE}` = '{Role.SEARCH}'")
+    return dict(parents[0].data.params) if parents else {}
 
 
-def _normalizations(client, experiment_id: str, search: str) -> list[str]:
+def _normalizations(params: dict[str, str]) -> list[str]:
     """The normalisations a search tried (its parent run's ``data.normalization``; ``global`` before there were any),
     each but ``global`` marked :data:`NOT_ADAPTED` when its targets kept the training statistics
     (``data.adapt_target`` false): a row of its own, not merged with the adapted one."""
-    parents = _search_runs(client, experiment_id,
-                           f"tags.`{Tag.SEARCH}` = '{search}' and tags.`{Tag.ROLE}` = '{Role.SEARCH}'")
-    params = parents[0].data.params if parents else {}
     recorded = params.get("data.normalization")
     if not recorded:
         return ["global"]
@@ -171,12 +173,10 @@ def _normalizations(client, experiment_id: str, search: str) -> list[str]:
     return names
 
 
-def _feature_set(client, experiment_id: str, search: str) -> str:
+def _feature_set(params: dict[str, str]) -> str:
     """A search's feature set for runs that do not name theirs (before it was a study dimension): its parent run's
     ``data.feature_set`` (one set), else the paper's IS10."""
-    parents = _search_runs(client, experiment_id,
-                           f"tags.`{Tag.SEARCH}` = '{search}' and tags.`{Tag.ROLE}` = '{Role.SEARCH}'")
-    recorded = parents[0].data.params.get("data.feature_set") if parents else None
+    recorded = params.get("data.feature_set")
     return recorded if recorded and not recorded.startswith("[") else PAPER_FEATURE_SET
 
 
@@ -243,8 +243,8 @@ def collect_trials(tracking_uri: str, searches: list[str], experiment: str = EXP
                 raise ValueError(f"search {search!r} has no trial runs in experiment {experiment!r} at {tracking_uri}")
             raise ValueError(f"no search {search!r} in experiment {experiment!r} at {tracking_uri} "
                              f"(searches there: {', '.join(known) or 'none'})")
-        normalizations = _normalizations(client, experiment_id, search)
-        feature_set = _feature_set(client, experiment_id, search)
+        parent = _parent_params(client, experiment_id, search)
+        normalizations, feature_set = _normalizations(parent), _feature_set(parent)
         rows += [_row(search, run, client, normalizations, feature_set) for run in runs]
     trials = pd.DataFrame(rows)
     trials = trials[[*COLUMNS, *(c for c in trials.columns if c not in COLUMNS)]]

@@ -296,7 +296,7 @@ def test_a_search_that_did_not_adapt_its_targets_labels_its_rows_apart(monkeypat
     parent = SimpleNamespace(data=SimpleNamespace(params={"data.normalization": "['global', 'corpus']",
                                                          "data.adapt_target": adapt}))
     monkeypatch.setattr(_collect, "_search_runs", lambda *args: [parent])
-    assert _collect._normalizations(None, "0", "s") == labels
+    assert _collect._normalizations(_collect._parent_params(None, "0", "s")) == labels
     assert _collect.variant("ce", labels) == f"ce [{'/'.join(labels)}]"
 
 
