@@ -21,9 +21,13 @@ for norm in corpus speaker; do
         --no-adapt-target --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
 done
 step "$DISTSER" search --config "$HERE/searched.toml" --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
+step "$DISTSER" search --config "$HERE/methods.toml" --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
 step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search norm-ce-speaker \
     --search norm-searched --storage "$RUNS" --out "$HERE/report" \
     --title "Normalisation and target adaptation: public corpora, LOCO, EMOVO tested only"
 step "$DISTSER" report --search norm-ce-corpus --search norm-ce-corpus-no-adapt --search norm-ce-speaker \
     --search norm-ce-speaker-no-adapt --storage "$RUNS" --out "$HERE/report-no-adapt" \
     --title "Normalisation with and without adapting to the target: public corpora, LOCO, EMOVO tested only"
+step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search norm-ce-speaker \
+    --search norm-searched-methods --storage "$RUNS" --out "$HERE/report-methods" \
+    --title "Every method with the normalisation searched: public corpora, LOCO, EMOVO tested only"
