@@ -19,7 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "cache_folder"]
+
+#: Where distser keeps what it can rebuild (the embedded synthetic store of a remote search, MLflow's empty
+#: database): ``$DISTSER_CACHE``, else ``$XDG_CACHE_HOME/distser``, else ``~/.cache/distser``.
+CACHE_VARIABLE = "DISTSER_CACHE"
 
 
 @contextmanager
@@ -46,3 +50,19 @@ def atomic_write(path: str | Path, mode: str = "wb", **options: Any) -> Iterator
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def cache_folder() -> Path:
+    """The folder of :data:`CACHE_VARIABLE` (not created here).
+
+    Example:
+        >>> monkeypatch = getfixture("monkeypatch")
+        >>> monkeypatch.setenv("DISTSER_CACHE", "/tmp/c"); cache_folder()
+        PosixPath('/tmp/c')
+        >>> monkeypatch.delenv("DISTSER_CACHE"); monkeypatch.setenv("XDG_CACHE_HOME", "/tmp/x"); cache_folder()
+        PosixPath('/tmp/x/distser')
+    """
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "distser"

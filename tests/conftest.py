@@ -16,6 +16,20 @@ PROJECT = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = Path(os.environ.get("DISTSER_CORPORA") or PROJECT / ".." / "shared" / "corpora").expanduser().resolve()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def distser_cache(tmp_path_factory):
+    """distser's cache (MLflow's empty database, synthetic stores of remote searches) in the session's temp dir;
+    driver subprocesses inherit it through the environment."""
+    folder = tmp_path_factory.mktemp("distser-cache")
+    previous = os.environ.get("DISTSER_CACHE")
+    os.environ["DISTSER_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("DISTSER_CACHE", None)
+    else:
+        os.environ["DISTSER_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def shared_corpora() -> Path:
     """The real public corpora (:data:`SHARED_CORPORA`); tests needing them skip (with the reason) without."""

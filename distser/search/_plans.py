@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -13,6 +12,7 @@ from optuna.distributions import CategoricalDistribution
 from distser.config import ConfigError, to_dict
 from distser.define import Param
 from distser.features import FeatureStore, write_synthetic
+from distser.files import cache_folder
 from distser.learning import one_corpus_warning, parse_method
 from distser.protocols import SplitPlan, labelled_corpora, loco, pool, unlabeled_corpora, within_corpus
 
@@ -31,7 +31,7 @@ def resolve_store(config: SearchConfig, locations, feature_set: str | None = Non
     feature_set = feature_set or config.data.feature_sets[0]
     if config.data.store is not None:
         return FeatureStore(config.data.store, feature_set)
-    base = locations.storage.local_path if locations.storage.is_local else Path.home() / ".cache" / "distser"
+    base = locations.storage.local_path if locations.storage.is_local else cache_folder()
     folder = base / f"synthetic-features-{config.data.synthetic_scale:g}"
     store = FeatureStore(folder, feature_set)
     if not store.corpora():

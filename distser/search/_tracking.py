@@ -7,9 +7,13 @@ runs again by tag instead of creating duplicates. Names of tags, params and metr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import os
+import shutil
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from distser.define import PAPER_FEATURE_SET, File, Metric, Param, Phase, Role, Tag, metric_safe
+from distser.files import cache_folder
 
 
 def git_commit() -> str:
@@ -36,7 +41,57 @@ def git_commit() -> str:
 @functools.cache
 def mlflow_client(tracking_uri: str) -> MlflowClient:
     """One client per tracking URI and process: opening a SQLite store costs about a second."""
+    if tracking_uri.startswith("sqlite:///"):
+        new_sqlite_database(Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0]))
     return MlflowClient(tracking_uri)
+
+
+def new_sqlite_database(path: Path) -> None:
+    """Put an empty MLflow database at ``path`` (unless one is there) by copying a cached one.
+
+    MLflow creates a new database by running every schema migration since its first release, about 2 s of
+    every new search's start (and of every test that tracks); a copy of a migrated empty database of the
+    same MLflow version takes milliseconds (``bench/startup.py`` times the tiny search with both). The
+    copy is linked into place, never over a database another process created meanwhile. Where the cache
+    cannot be written, MLflow creates the database as it would have.
+    """
+    if path.exists():
+        return
+    try:
+        template = _empty_database()
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(template, temporary)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    except (OSError, sqlite3.Error):
+        return
+
+
+def _empty_database() -> Path:
+    """The cached migrated empty database of this MLflow version (made on first use)."""
+    import mlflow
+
+    template = cache_folder() / f"mlflow-{mlflow.__version__}-empty.db"
+    if template.exists():
+        return template
+    template.parent.mkdir(parents=True, exist_ok=True)
+    temporary = template.with_name(f".{template.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    try:
+        MlflowClient(f"sqlite:///{temporary}").search_experiments()  # MLflow creates and migrates the tables
+        with contextlib.closing(sqlite3.connect(temporary)) as database:
+            # MLflow makes its Default experiment on opening a database without one, with the artifact
+            # location of that database: the copies must each get their own.
+            database.execute("DELETE FROM experiments")
+            database.commit()
+        os.replace(temporary, template)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return template
 
 
 def display(value: Any) -> str:

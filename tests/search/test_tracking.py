@@ -104,3 +104,54 @@ def test_a_failed_trial_keeps_its_buffered_epochs(setup):
     assert _logged_epochs(tracker, callback, trial) == [1, 2, 3]
     assert tracker.client.get_run(callback._run_id(trial)).info.status == "FAILED"
 
+
+
+def _schema(path):
+    import sqlite3
+
+    with sqlite3.connect(path) as database:
+        version = database.execute("SELECT version_num FROM alembic_version").fetchall()
+        tables = database.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+    # MLflow's own migrations write a table's constraints in varying order (two databases it makes differ so)
+    return version, [(name, sorted((sql or "").replace(",", "").split("\n"))) for name, sql in tables]
+
+
+def test_a_new_database_is_a_copy_of_the_cached_empty_one_with_its_own_default_experiment(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("DISTSER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    fresh = tmp_path / "fresh" / "mlflow.db"
+    fresh.parent.mkdir()
+    MlflowClient(f"sqlite:///{fresh}").search_experiments()  # made by MLflow's migrations
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)  # MLflow's Default experiment keeps its artifacts in ./mlruns
+        client = _tracking.mlflow_client(f"sqlite:///{tmp_path / name / 'mlflow.db'}")
+        assert client.get_experiment("0").artifact_location == str(tmp_path / name / "mlruns" / "0")
+        client.create_experiment("distser", artifact_location=(tmp_path / name / "artifacts").as_uri())
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"mlflow-{_mlflow_version()}-empty.db"]
+    assert _schema(tmp_path / "one" / "mlflow.db") == _schema(fresh)
+    second = MlflowClient(f"sqlite:///{tmp_path / 'two' / 'mlflow.db'}")
+    assert [e.name for e in second.search_experiments()] == ["distser", "Default"]  # not one's experiment
+    assert not list(tmp_path.glob("*/.*.tmp"))
+
+
+def _mlflow_version():
+    import mlflow
+
+    return mlflow.__version__
+
+
+def test_an_existing_database_is_never_replaced_and_an_unwritable_cache_leaves_it_to_mlflow(tmp_path, monkeypatch):
+    existing = tmp_path / "mlflow.db"
+    existing.write_bytes(b"not touched")
+    _tracking.new_sqlite_database(existing)
+    assert existing.read_bytes() == b"not touched"
+
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("DISTSER_CACHE", str(blocked))
+    (tmp_path / "new").mkdir()
+    _tracking.new_sqlite_database(tmp_path / "new" / "mlflow.db")  # no cache: nothing copied, no error
+    assert list((tmp_path / "new").iterdir()) == []
