@@ -1,7 +1,5 @@
 """``python -m distser COMMAND ...``: the same as the ``distser`` console script."""
 
-import sys
+from distser.cli import console
 
-from distser.cli import main
-
-sys.exit(main())
+console()
