@@ -7,7 +7,8 @@ times; the best time is printed (the machine is shared and noisy), next to the t
 ``--help`` under 1 s, a settings error under 3 s, on an idle machine. ``--ray`` also times starting a
 local Ray as ``distser search`` starts it (``ray.init``, the first tasks, shutdown); ``--search`` a tiny
 search (synthetic store at scale 0.01, one held-out corpus, ``ce``, one seed, one configuration, two
-epochs, no model registered; target <= 20 s), from the command to its end screen.
+epochs, no model registered; target <= 20 s), from the command to its end screen: twice, the first filling
+distser's cache (a new machine), the second as every later search.
 """
 
 from __future__ import annotations
@@ -85,11 +86,16 @@ def main() -> None:
         print(f"  {sum(parts):6.2f}       local Ray: import {parts[0]:.2f}, ray.init {parts[1]:.2f}, first tasks "
               f"{parts[2]:.2f}, shutdown {parts[3]:.2f}")
     if args.search:
-        seconds, done = _run([sys.executable, "-m", "distser", *TINY_SEARCH.split(), "--storage", str(work / "runs")],
-                             work)
-        if done.returncode:
-            raise SystemExit(f"the tiny search failed:\n{done.stderr}")
-        print(f"  {seconds:6.2f}  {'ok ' if seconds <= 20 else 'SLOW'}  distser {TINY_SEARCH}  (target <= 20 s)")
+        # distser's cache (MLflow's empty database) starts empty here: the first search fills it, as a user's
+        # first search on a machine does; the second is every later one.
+        os.environ["DISTSER_CACHE"] = str(work / "cache")
+        for which in ("first on this machine", "later"):
+            seconds, done = _run([sys.executable, "-m", "distser", *TINY_SEARCH.split(), "--storage",
+                                  str(work / f"runs-{which.split()[0]}")], work)
+            if done.returncode:
+                raise SystemExit(f"the tiny search failed:\n{done.stderr}")
+            print(f"  {seconds:6.2f}  {'ok ' if seconds <= 20 else 'SLOW'}  distser {TINY_SEARCH}  ({which}; "
+                  "target <= 20 s)")
 
 
 if __name__ == "__main__":
