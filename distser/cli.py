@@ -50,9 +50,9 @@ def console() -> None:
     shutdown, logging's flush), and the standard streams are flushed. An exception leaves the usual way.
     """
     code = main()
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    # What the interpreter does first on exit, in its order: threading's own exit hooks (they stop idle
+    # thread pools, e.g. MLflow's artifact uploader) and the join of non-daemon threads, then atexit.
+    threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
