@@ -15,11 +15,11 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from distser.define import Metric, Phase
+from distser.define import Metric, Param, Phase
 from distser.learning import method_order, parse_method
 from distser.search import ORACLE, STRATEGIES, choose, evaluated_trials, select
 
-from ._collect import WITHIN, base_method
+from ._collect import NOT_ADAPTED, WITHIN, base_method, feature_set_of, variant
 
 #: Views of a study's configurations: the study's own selection, or the oracle (an upper bound).
 VIEWS = ("selected", "oracle")
@@ -111,6 +111,43 @@ def selections(trials: pd.DataFrame, view: str = "selected") -> pd.DataFrame:
             chosen.insert(min(3, len(chosen.columns)), "plan", _outer_plan(str(study["plan"].iloc[0])))
         frames.append(chosen)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def same_normalisation_label(baseline: str) -> str:
+    """The row label of :func:`baseline_of_the_selected_normalisation`."""
+    return f"{baseline} [the same normalisation]"
+
+
+def baseline_of_the_selected_normalisation(trials: pd.DataFrame, label: str, baseline: str = "ce") -> pd.DataFrame:
+    """For a row whose normalisation was searched (``cww [global/corpus/speaker]``): per held-out corpus, the
+    baseline's trials with the normalisation (and feature set) that row's study selected there, labelled
+    :func:`same_normalisation_label`; paired with the row, what the method adds once the normalisation is
+    the same. Empty where no such baseline row was run (e.g. ``ce [speaker]`` of a fixed search).
+    """
+    chosen = evaluated(trials[trials["method"] == label])
+    labels = set(trials["method"])
+    parts = []
+    for holdout, study in chosen.groupby("holdout", sort=True):
+        normalisations = set(study[Param.NORMALIZATION])
+        if len(normalisations) != 1:
+            continue
+        reference = variant(baseline, [normalisations.pop()], feature_set_of(label))
+        if reference in labels:
+            parts.append(trials[(trials["method"] == reference) & (trials["holdout"] == holdout)])
+    if not parts:
+        return trials.iloc[:0]
+    return pd.concat(parts, ignore_index=True).assign(method=same_normalisation_label(baseline))
+
+
+def searched_normalisation(label: str) -> bool:
+    """A row label whose normalisation was a searched choice (adapted to its targets).
+
+    Example:
+        >>> searched_normalisation("cww [global/speaker]"), searched_normalisation("ce [corpus]")
+        (True, False)
+    """
+    inside = label.split(" [", 1)[1].split("]", 1)[0] if " [" in label else ""
+    return "/" in inside and NOT_ADAPTED not in inside
 
 
 def test_only_corpora(trials: pd.DataFrame) -> list[str]:

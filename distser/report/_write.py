@@ -23,10 +23,13 @@ from ._figures import figure1, figure2, figure_weights
 from ._stats import HELD_OUT, RESAMPLES, paired_differences, paired_wide
 from ._tables import (
     TEST_ONLY,
+    baseline_of_the_selected_normalisation,
     lambda_sweep,
     oracle,
     oracle_wide,
     ordered,
+    same_normalisation_label,
+    searched_normalisation,
     selections,
     table2,
     table2_wide,
@@ -144,6 +147,18 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
               for reference, others in counterparts.items()}
     if across:
         csv(pd.concat(list(across.values()), ignore_index=True), "paired_differences_same_method.csv")
+    # Each row whose normalisation was searched against the baseline with the normalisation its study selected
+    # (per held-out corpus): the method's own share of its gain over the paper's setting.
+    alike = {}
+    for label in labels:
+        if searched_normalisation(label) and base_method(label) != baseline:
+            reference = baseline_of_the_selected_normalisation(trials, label, baseline)
+            if not reference.empty:
+                alike[label] = paired_differences(pd.concat([trials[trials["method"] == label], reference],
+                                                            ignore_index=True),
+                                                  same_normalisation_label(baseline), resamples=resamples)
+    if alike:
+        csv(pd.concat(list(alike.values()), ignore_index=True), "paired_differences_same_selected_normalisation.csv")
     best = oracle(trials)
     if not best.empty:
         csv(best, "oracle.csv")
@@ -185,6 +200,12 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     for base, differences in [(baseline, paired), *same.items(), *across.items()]:
         if not differences.empty:
             lines += _paired_section(differences, base, resamples)
+    if alike:
+        reference = same_normalisation_label(baseline)
+        lines += _paired_section(pd.concat(list(alike.values()), ignore_index=True), reference, resamples,
+                                 note=f"`{reference}`: per held-out corpus, {baseline} with the normalisation the "
+                                 "row's study selected there (that search's trials, paired by seed): what the "
+                                 "method adds once the normalisation is the same.")
     if not best.empty:
         lines += ["## Oracle (upper bound, not a selection): the configuration with the best mean test UA", "",
                   "Not a selection: the test corpus itself picks the configuration, so this is an upper bound on "
@@ -206,15 +227,17 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     return written
 
 
-def _paired_section(paired: pd.DataFrame, baseline: str, resamples: int) -> list[str]:
-    """The report's paired differences against ``baseline``, a table per target."""
+def _paired_section(paired: pd.DataFrame, baseline: str, resamples: int, note: str = "") -> list[str]:
+    """The report's paired differences against ``baseline``, a table per target (``note``: a line under each
+    heading, saying what the baseline is)."""
     lines: list[str] = []
     for target in dict.fromkeys(paired["target"]):
         what = "the held-out corpus" if target == HELD_OUT else f"{target}{TEST_ONLY}"
         pair = "held-out corpus" if target == HELD_OUT else "held-out fold"
         pairs = "held-out corpora" if target == HELD_OUT else "held-out folds"
-        lines += [f"## Paired differences against {baseline}: test UA on {what}, in UA points", "",
-                  f"Unit: a seed within a {pair}; pairs: ({pair}, seed), each method at its own selected "
+        lines += [f"## Paired differences against {baseline}: test UA on {what}, in UA points", ""]
+        lines += [note, ""] if note else []
+        lines += [f"Unit: a seed within a {pair}; pairs: ({pair}, seed), each method at its own selected "
                   f"configuration. Per {pair}: mean difference over its seeds, 95 % t interval (n = seeds). "
                   f"Avg: mean over {pairs} of their mean differences, 95 % hierarchical bootstrap interval "
                   f"({pairs} resampled, then seeds within each; {resamples:,} resamples). "

@@ -309,3 +309,32 @@ def test_a_row_not_adapted_to_its_targets_is_paired_with_the_adapted_one(trial_r
     avg = pairs[pairs["holdout"] == "Avg"]
     assert avg[["baseline", "method"]].values.tolist() == [["ce [corpus]", "ce [corpus not adapted]"]]
     assert avg["mean_diff"].iloc[0] == pytest.approx(-5.0)
+
+
+def test_a_searched_normalisation_is_paired_with_ce_of_the_normalisation_each_study_selected(trial_row, trial_table,
+                                                                                           tmp_path):
+    """merged [global/speaker] selected speaker for emodb and global for ravdess: its baseline there is
+    ce [speaker] on emodb and ce on ravdess (the fixed searches' trials, by seed), not one row for both."""
+    rows = []
+    for seed in range(3):
+        for holdout, fixed in (("emodb", {"global": 0.40, "speaker": 0.60}),
+                               ("ravdess", {"global": 0.45, "speaker": 0.30})):
+            for norm, test in fixed.items():
+                rows.append(trial_row("ce" if norm == "global" else "ce [speaker]", holdout, seed, test + 0.01 * seed,
+                                      normalization=norm, search=f"fixed-{norm}"))
+        rows.append(trial_row("merged [global/speaker]", "emodb", seed, 0.62 + 0.01 * seed, normalization="speaker",
+                              search="searched"))
+        rows.append(trial_row("merged [global/speaker]", "ravdess", seed, 0.44 + 0.01 * seed, normalization="global",
+                              search="searched"))
+    write_report(trial_table(rows), tmp_path, resamples=200)
+    pairs = pd.read_csv(tmp_path / "paired_differences_same_selected_normalisation.csv")
+    pairs = pairs[pairs["target"] == "held-out"].set_index("holdout")
+    assert set(pairs["baseline"]) == {"ce [the same normalisation]"} and set(pairs["method"]) == {
+        "merged [global/speaker]"}
+    assert pairs.loc["emodb", "mean_diff"] == pytest.approx(2.0)  # against ce [speaker]
+    assert pairs.loc["ravdess", "mean_diff"] == pytest.approx(-1.0)  # against ce (global)
+    assert pairs.loc["Avg", "mean_diff"] == pytest.approx(0.5) and pairs.loc["Avg", "n"] == 6
+    against_paper = pd.read_csv(tmp_path / "paired_differences.csv").set_index(["method", "target", "holdout"])
+    assert against_paper.loc[("merged [global/speaker]", "held-out", "emodb"), "mean_diff"] == pytest.approx(22.0)
+    text = (tmp_path / "README.md").read_text()
+    assert "## Paired differences against ce [the same normalisation]: test UA on the held-out corpus" in text
