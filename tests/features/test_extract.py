@@ -48,6 +48,7 @@ def test_good_files_land_and_bad_files_are_named(audio_manifest, tmp_path, ray_l
     assert not list((tmp_path / "store").rglob("*.tmp"))
 
 
+@pytest.mark.slow  # a second and third Ray Data extraction (~5 s idle)
 def test_rerun_skips_unchanged_and_reextracts_changed(audio_manifest, tmp_path, ray_local):
     manifest, folder = audio_manifest
     good = manifest[manifest["utterance_id"].str.startswith("toy/good")]

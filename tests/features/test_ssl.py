@@ -252,6 +252,7 @@ def test_the_store_keeps_the_extractors_identity(extracted, models):
         assert stored["checksum"] == identity.checksum
 
 
+@pytest.mark.slow  # another Ray Data extraction (~7 s idle); the first is checked in the default suite
 def test_a_rerun_skips_what_is_stored(extracted, models):
     manifest, _, store, _ = extracted
     report, _ = extract_ssl(manifest, store.root, str(models["wavlm"]), 1, num_workers=1, threads=1,
@@ -282,6 +283,7 @@ def test_shards_without_the_identity_are_refused(extracted, models, tmp_path):
                     str(models["wavlm"]), 1, progress=lambda message: None)
 
 
+@pytest.mark.slow  # compaction, then another Ray Data extraction (~8 s idle)
 def test_compacted_shards_keep_the_identity(extracted, models):
     manifest, _, store, _ = extracted
     frame, features = store.load()

@@ -30,6 +30,7 @@ def bigger_store(tmp_path_factory):
     return write_synthetic(str(tmp_path_factory.mktemp("store")), scale=0.2, seed=3)
 
 
+@pytest.mark.slow  # a bigger store in the object store and a trial on it (~7 s idle)
 def test_a_trial_trains_on_the_object_store_blocks_without_copying_them(ray_local, bigger_store):
     ray = ray_local
     data = read_store(bigger_store)

@@ -41,6 +41,7 @@ def test_an_unknown_normalisation_is_refused_naming_it(tmp_path):
         configure(["--normalization", "global,per-utterance", "--storage", str(tmp_path)])
 
 
+@pytest.mark.slow  # a search of its own, registration and prediction (~10 s idle); the shared search covers the rest
 def test_a_search_over_normalisations_logs_selects_and_registers_them(search_cli, ray_local, tmp_path,
                                                                        monkeypatch):
     from distser.features import FeatureStore

@@ -52,6 +52,7 @@ def _recorded_store(folder) -> FeatureStore:
     return store
 
 
+@pytest.mark.slow  # a pool search of its own (~8 s idle)
 def test_a_pool_search_sets_best_on_the_model_to_deploy(ray_local, search_cli, tmp_path, capsys):
     store = _recorded_store(tmp_path / "features")
     config, locations, _ = search_cli([
