@@ -14,6 +14,11 @@ for norm in global corpus speaker; do
     step "$DISTSER" search --config "$HERE/ce-fixed.toml" --name "norm-ce-$norm" --normalization "$norm" \
         --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
 done
+# The robust variants (median and IQR instead of mean and standard deviation).
+for norm in corpus-robust speaker-robust; do
+    step "$DISTSER" search --config "$HERE/ce-fixed.toml" --name "norm-ce-$norm" --normalization "$norm" \
+        --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
+done
 # The targets not adapted (--no-adapt-target: held-out and test-only corpora by the training statistics);
 # `global` is the same either way.
 for norm in corpus speaker; do
@@ -35,3 +40,6 @@ step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search 
 step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search norm-ce-speaker \
     --search norm-loto --storage "$RUNS" --out "$HERE/report-loto" \
     --title "The normalisation selected by leave-one-train-corpus-out: public corpora, LOCO, EMOVO tested only"
+step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search norm-ce-speaker \
+    --search norm-ce-corpus-robust --search norm-ce-speaker-robust --storage "$RUNS" --out "$HERE/report-robust" \
+    --title "Robust normalisation (median and IQR): public corpora, LOCO, EMOVO tested only"
