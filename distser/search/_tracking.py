@@ -57,18 +57,16 @@ def new_sqlite_database(path: Path) -> None:
     """
     if path.exists():
         return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        template = _empty_database()
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        shutil.copyfile(template, temporary)
-        try:
+        shutil.copyfile(_empty_database(), temporary)
+        with contextlib.suppress(FileExistsError):
             os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
     except (OSError, sqlite3.Error):
-        return
+        pass  # MLflow creates it, as it would have
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def _empty_database() -> Path:
