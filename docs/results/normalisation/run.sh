@@ -28,6 +28,7 @@ done
 step "$DISTSER" search --config "$HERE/searched.toml" --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
 step "$DISTSER" search --config "$HERE/methods.toml" --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
 step "$DISTSER" search --config "$HERE/loto.toml" --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
+step "$DISTSER" search --config "$HERE/loto-pel.toml" --set "data.store=\"$STORE\"" --set "tracking.storage=\"$RUNS\""
 step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search norm-ce-speaker \
     --search norm-searched --storage "$RUNS" --out "$HERE/report" \
     --title "Normalisation and target adaptation: public corpora, LOCO, EMOVO tested only"
@@ -38,7 +39,7 @@ step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search 
     --search norm-searched-methods --storage "$RUNS" --out "$HERE/report-methods" \
     --title "Every method with the normalisation searched: public corpora, LOCO, EMOVO tested only"
 step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search norm-ce-speaker \
-    --search norm-loto --storage "$RUNS" --out "$HERE/report-loto" \
+    --search norm-loto --search norm-loto-pel --storage "$RUNS" --out "$HERE/report-loto" \
     --title "The normalisation selected by leave-one-train-corpus-out: public corpora, LOCO, EMOVO tested only"
 step "$DISTSER" report --search norm-ce-global --search norm-ce-corpus --search norm-ce-speaker \
     --search norm-ce-corpus-robust --search norm-ce-speaker-robust --storage "$RUNS" --out "$HERE/report-robust" \
