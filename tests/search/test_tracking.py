@@ -105,7 +105,6 @@ def test_a_failed_trial_keeps_its_buffered_epochs(setup):
     assert tracker.client.get_run(callback._run_id(trial)).info.status == "FAILED"
 
 
-
 def _schema(path):
     import sqlite3
 
@@ -117,6 +116,7 @@ def _schema(path):
 
 
 def test_a_new_database_is_a_copy_of_the_cached_empty_one_with_its_own_default_experiment(tmp_path, monkeypatch):
+    import mlflow
     from mlflow.tracking import MlflowClient
 
     monkeypatch.setenv("DISTSER_CACHE", str(tmp_path / "cache"))
@@ -130,17 +130,11 @@ def test_a_new_database_is_a_copy_of_the_cached_empty_one_with_its_own_default_e
         client = _tracking.mlflow_client(f"sqlite:///{tmp_path / name / 'mlflow.db'}")
         assert client.get_experiment("0").artifact_location == str(tmp_path / name / "mlruns" / "0")
         client.create_experiment("distser", artifact_location=(tmp_path / name / "artifacts").as_uri())
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"mlflow-{_mlflow_version()}-empty.db"]
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"mlflow-{mlflow.__version__}-empty.db"]
     assert _schema(tmp_path / "one" / "mlflow.db") == _schema(fresh)
     second = MlflowClient(f"sqlite:///{tmp_path / 'two' / 'mlflow.db'}")
     assert [e.name for e in second.search_experiments()] == ["distser", "Default"]  # not one's experiment
     assert not list(tmp_path.glob("*/.*.tmp"))
-
-
-def _mlflow_version():
-    import mlflow
-
-    return mlflow.__version__
 
 
 def test_an_existing_database_is_never_replaced_and_an_unwritable_cache_leaves_it_to_mlflow(tmp_path, monkeypatch):
