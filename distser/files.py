@@ -1,4 +1,5 @@
-"""Files written whole or not at all: every stage's saves (shards, checkpoints, model bundles, tables).
+"""Files written whole or not at all: every stage's saves (shards, checkpoints, model bundles, tables); where
+distser keeps its cache; the database file a tracking URI names.
 
 Imports nothing of distser: any stage may use it without breaking the one-way flow of data.
 
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "cache_folder"]
+__all__ = ["atomic_write", "cache_folder", "sqlite_path"]
 
 #: Where distser keeps what it can rebuild (the embedded synthetic store of a remote search, MLflow's empty
 #: database): ``$DISTSER_CACHE``, else ``$XDG_CACHE_HOME/distser``, else ``~/.cache/distser``.
@@ -66,3 +67,15 @@ def cache_folder() -> Path:
         return Path(os.environ[CACHE_VARIABLE]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "distser"
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (None for any other store).
+
+    Example:
+        >>> sqlite_path("sqlite:////tmp/runs/mlflow.db"), sqlite_path("http://127.0.0.1:5000")
+        (PosixPath('/tmp/runs/mlflow.db'), None)
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
 from distser.define import EXPERIMENT, PAPER_FEATURE_SET, Metric, Param, Phase, Role, Tag
+from distser.files import sqlite_path
 
 #: Prefixes of per-corpus metrics copied into the trial table.
 TRAIN_UA = "train_ua/"
@@ -79,18 +79,6 @@ def same_row_on_paper_set_adapted(label: str) -> str:
     """
     on_paper_set = label.rsplit(" {", 1)[0] if feature_set_of(label) != PAPER_FEATURE_SET else label
     return on_paper_set.replace(NOT_ADAPTED, "")
-
-
-def sqlite_path(tracking_uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` tracking URI (None for any other store).
-
-    Example:
-        >>> sqlite_path("sqlite:////tmp/runs/mlflow.db"), sqlite_path("http://127.0.0.1:5000")
-        (PosixPath('/tmp/runs/mlflow.db'), None)
-    """
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    return Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
 
 
 def check_tracking_uri(tracking_uri: str) -> None:

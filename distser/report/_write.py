@@ -157,8 +157,9 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
                 alike[label] = paired_differences(pd.concat([trials[trials["method"] == label], reference],
                                                             ignore_index=True),
                                                   same_normalisation_label(baseline), resamples=resamples)
-    if alike:
-        csv(pd.concat(list(alike.values()), ignore_index=True), "paired_differences_same_selected_normalisation.csv")
+    alike_paired = pd.concat(list(alike.values()), ignore_index=True) if alike else None
+    if alike_paired is not None:
+        csv(alike_paired, "paired_differences_same_selected_normalisation.csv")
     best = oracle(trials)
     if not best.empty:
         csv(best, "oracle.csv")
@@ -200,9 +201,9 @@ def write_report(trials: pd.DataFrame, out: Path, *, title: str = "distser resul
     for base, differences in [(baseline, paired), *same.items(), *across.items()]:
         if not differences.empty:
             lines += _paired_section(differences, base, resamples)
-    if alike:
+    if alike_paired is not None:
         reference = same_normalisation_label(baseline)
-        lines += _paired_section(pd.concat(list(alike.values()), ignore_index=True), reference, resamples,
+        lines += _paired_section(alike_paired, reference, resamples,
                                  note=f"`{reference}`: per held-out corpus, {baseline} with the normalisation the "
                                  "row's study selected there (that search's trials, paired by seed): what the "
                                  "method adds once the normalisation is the same.")

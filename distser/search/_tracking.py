@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from distser.define import PAPER_FEATURE_SET, File, Metric, Param, Phase, Role, Tag, metric_safe
-from distser.files import cache_folder
+from distser.files import cache_folder, sqlite_path
 
 
 def git_commit() -> str:
@@ -41,8 +41,9 @@ def git_commit() -> str:
 @functools.cache
 def mlflow_client(tracking_uri: str) -> MlflowClient:
     """One client per tracking URI and process: opening a SQLite store costs about a second."""
-    if tracking_uri.startswith("sqlite:///"):
-        new_sqlite_database(Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0]))
+    database = sqlite_path(tracking_uri)
+    if database is not None:
+        new_sqlite_database(database)
     return MlflowClient(tracking_uri)
 
 
