@@ -90,6 +90,11 @@ class Metric:
         return f"final_weight/{corpus}"
 
 
+#: Key of a trial's report to Tune: the epochs since its previous report, as ``[epoch, metrics]`` pairs (the
+#: report's own epoch and ``metrics`` are the last one); written by the trial, logged by the MLflow callback.
+EARLIER_EPOCHS = "earlier_epochs"
+
+
 class File:
     """Artifacts and files a search writes."""
 

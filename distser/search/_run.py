@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pandas as pd
 
@@ -172,6 +173,7 @@ def _tuner(config: SearchConfig, locations: Locations, options: RunOptions, spec
     from ._scheduler import PerStudyASHA
     from ._searcher import StudiesSearcher
     from ._tracking import MLflowTrialCallback
+    from ._trainable import REPORT_EPOCHS
 
     trainable = _trainable(shared, config.resources.cpus_per_trial)
     storage = locations.storage
@@ -181,11 +183,14 @@ def _tuner(config: SearchConfig, locations: Locations, options: RunOptions, spec
         _say(f"resuming {config.name} from {search_dir}")
         return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=True,
                                   storage_filesystem=fs)
-    searcher = StudiesSearcher(specs, search=config.name, optuna_storage=locations.optuna_storage,
-                               sampler_seed=config.study.sampler_seed)
     scheduler = PerStudyASHA({s.id for s in specs if s.asha}, max_epochs=config.training.max_epochs,
                              grace_period=config.scheduler.grace_period,
                              reduction_factor=config.scheduler.reduction_factor)
+    # A trial reports to Tune now and then (_trainable.ReportToTune), and at every epoch where ASHA decides.
+    decisions = {REPORT_EPOCHS: scheduler.decision_epochs()}
+    specs = [replace(s, training={**s.training, **decisions}) if s.asha else s for s in specs]
+    searcher = StudiesSearcher(specs, search=config.name, optuna_storage=locations.optuna_storage,
+                               sampler_seed=config.study.sampler_seed)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1,

@@ -19,6 +19,7 @@ validates lowest with the fewest scores.
 
 from __future__ import annotations
 
+import math
 import pickle
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,13 @@ class PerStudyASHA(FIFOScheduler):
                         "grace_period": min(grace_period, max_epochs), "reduction_factor": reduction_factor}
         self._asha: dict[str, ASHAScheduler] = {}
         self._stopped: dict[str, str] = {}  # trial id -> study, for the progress display
+
+    def decision_epochs(self) -> list[int]:
+        """The epochs at which ASHA may cut a trial (its rungs, rounded up to a whole epoch), read off an ASHA
+        built with this scheduler's options: a trial reports at least there, so that ASHA decides as if it
+        reported every epoch (it records a trial at a rung with its first report at or past it)."""
+        brackets = ASHAScheduler(**self.options)._brackets  # Ray keeps the rungs of each bracket privately
+        return sorted({math.ceil(milestone) for bracket in brackets for milestone, _ in bracket._rungs})
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
         return True  # the metric is fixed: the running best mean validation UA

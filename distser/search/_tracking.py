@@ -25,7 +25,7 @@ from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
-from distser.define import PAPER_FEATURE_SET, File, Metric, Param, Phase, Role, Tag, metric_safe
+from distser.define import EARLIER_EPOCHS, PAPER_FEATURE_SET, File, Metric, Param, Phase, Role, Tag, metric_safe
 from distser.files import cache_folder, sqlite_path
 
 
@@ -302,10 +302,11 @@ class MLflowTrialCallback(Callback):
             self._flush(trial)
             self._log_final(run_id, result)
             return
-        step, timestamp = int(result[Metric.EPOCH]), int(result.get("timestamp", 0)) * 1000
+        timestamp = int(result.get("timestamp", 0)) * 1000
+        epochs = [*result.get(EARLIER_EPOCHS, []), [result[Metric.EPOCH], result.get("metrics", {})]]
         self._buffer.setdefault(trial.trial_id, []).extend(
-            MlflowMetric(key, float(value), timestamp, step)
-            for key, value in result.get("metrics", {}).items() if isinstance(value, int | float))
+            MlflowMetric(key, float(value), timestamp, int(step))
+            for step, metrics in epochs for key, value in metrics.items() if isinstance(value, int | float))
         if time.monotonic() - self._flushed_at.get(trial.trial_id, -math.inf) >= self.flush_seconds:
             self._flush(trial)
 

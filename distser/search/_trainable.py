@@ -8,9 +8,11 @@ the report (names in :mod:`distser.define`):
   leave-one-train-corpus-out, else None), ``seed``, ``params`` (every hyperparameter of the method),
   ``training`` (trainer settings), ``config`` (the configuration's key), ``selection`` and
   ``feature_set`` (the features its plan indexes; absent: the search's only set);
-- every **epoch** it reports ``epoch``, ``best_mean_valid_ua`` (ASHA's metric), ``last`` (training ends
-  after this epoch) and ``metrics``: the epoch record's every value
-  (:meth:`~distser.learning.EpochRecord.flat`), logged as they are;
+- now and then (:class:`ReportToTune`: at the epochs ``training.report_epochs`` names, where ASHA decides, with
+  each checkpoint, at the last epoch, else every few seconds) it reports ``epoch``, ``best_mean_valid_ua``
+  (ASHA's metric), ``last`` (training ends after this epoch), ``metrics``: the epoch record's every value
+  (:meth:`~distser.learning.EpochRecord.flat`), logged as they are, and ``earlier_epochs``: the same of
+  every epoch since its previous report;
 - at its **end** it reports ``finished = 1``, ``score`` (what its study's selection ranks by) and
   ``final``: test metrics of every test corpus, the final corpus weights, the best epoch; plus the
   confusion matrices and a checkpoint holding the best epoch's weights (``best_model.pt``) and this
@@ -33,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from distser.define import File, Metric, Param
+from distser.define import EARLIER_EPOCHS, File, Metric, Param
 from distser.learning import (
     EpochRecord,
     MethodParams,
@@ -75,31 +77,56 @@ def train_config(config: dict[str, Any]) -> TrainConfig:
     )
 
 
-class _ReportEveryEpoch:
-    """Learning-core callback that hands each epoch to Tune, with a resumable checkpoint now and then.
+#: Key of a trial's training settings: the epochs it must report at (where ASHA may cut it).
+REPORT_EPOCHS = "report_epochs"
+#: Seconds between a trial's reports to Tune at most (besides those at ASHA's rungs, checkpoints and its end).
+REPORT_SECONDS = 2.0
+
+
+class ReportToTune:
+    """Learning-core callback that hands the epochs to Tune, with a resumable checkpoint now and then.
+
+    Every ``tune.report`` waits for the driver to process it and hand the trial its next step: a round trip
+    that cost ~0.1 s per report on this 2-core machine, a third of a short epoch (``bench/search_overhead.py``:
+    4 trainings x 40 epochs, 59 s with a report every epoch against 45-53 s with one every fifth). So a
+    trial reports at the epochs in ``report_epochs`` (where ASHA may cut it: it decides as if every epoch were
+    reported), at its last epoch, with each checkpoint, and otherwise once ``REPORT_SECONDS`` have passed
+    (the progress line stays live); each report carries the epochs since the previous one under
+    :data:`EARLIER_EPOCHS`, so MLflow still gets every epoch.
 
     Checkpoints are time-based: one after the first epoch ending ``seconds`` after the previous one (or
     after the trial's start). Saving and persisting one costs ~0.25 s, about half an epoch here, so a
     fixed epoch interval would either cost several percent or leave long trials unprotected.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, report_epochs: list[int] = (), report_seconds: float = REPORT_SECONDS) -> None:
         self.seconds = seconds
-        self.last = time.monotonic()
+        self.report_epochs = set(report_epochs)
+        self.report_seconds = report_seconds
+        self.last = self.reported = time.monotonic()
+        self.earlier: list[list] = []
 
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
         from ray import tune
 
+        now = time.monotonic()
+        checkpoint = now - self.last >= self.seconds
+        if not (checkpoint or trainer.stopping or record.epoch in self.report_epochs
+                or now - self.reported >= self.report_seconds):
+            self.earlier.append([record.epoch, record.flat()])
+            return
         # "last": the trainer stops after this epoch; ASHA must let it report its test metrics.
         report = {Metric.EPOCH: record.epoch, Metric.VALID: record.best_mean_valid_ua, "metrics": record.flat(),
-                  "last": trainer.stopping, "node_id": _node_id()}
-        if time.monotonic() - self.last < self.seconds:
+                  EARLIER_EPOCHS: self.earlier, "last": trainer.stopping, "node_id": _node_id()}
+        self.earlier = []
+        if checkpoint:
+            with tempfile.TemporaryDirectory() as folder:
+                trainer.save_checkpoint(Path(folder) / File.CHECKPOINT)
+                _report_checkpoint(report, folder)
+            self.last = time.monotonic()
+        else:
             tune.report(report)
-            return
-        with tempfile.TemporaryDirectory() as folder:
-            trainer.save_checkpoint(Path(folder) / File.CHECKPOINT)
-            _report_checkpoint(report, folder)
-        self.last = time.monotonic()
+        self.reported = time.monotonic()
 
 
 def _node_id() -> str:
@@ -243,8 +270,9 @@ def _run_trial(config: dict[str, Any], data: SharedSets) -> None:
             task = data.task(config["plan"], normalization=config["training"].get(Param.NORMALIZATION, "global"),
                              feature_set=config.get(Param.FEATURE_SET))
             trainer = Trainer(task, train_config(config))
-            result = trainer.fit([_ReportEveryEpoch(float(config["training"]["checkpoint_seconds"]))],
-                                 resume_from=resume_from)
+            reporter = ReportToTune(float(config["training"]["checkpoint_seconds"]),
+                                    config["training"].get(REPORT_EPOCHS, ()))
+            result = trainer.fit([reporter], resume_from=resume_from)
         except (NonFiniteLoss, ValueError) as error:
             # Deterministic: the same data and seed fail the same way on any node. Report, do not retry.
             tune.report({"error": f"{type(error).__name__}: {error}", "finished": 0, Metric.EPOCH: 0})

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 from ray import tune
 
+from distser.define import EARLIER_EPOCHS
 from distser.search import _tracking
 from distser.search._tracking import MLflowTrialCallback, Tracker
 from distser.search._trainable import trial_config
@@ -72,6 +73,15 @@ def test_epochs_are_written_every_few_seconds_and_at_checkpoints(setup, tmp_path
     assert run.data.tags["mlflow.parentRunId"] == tracker.parent_id
     # no list of names to keep in step: a metric the trainer adds is logged too
     assert len(tracker.client.get_metric_history(run.info.run_id, "some_new_metric/x")) == 6
+
+
+def test_a_report_that_carries_earlier_epochs_logs_each_at_its_own_step(setup):
+    clock, tracker, callback, trial = setup
+    callback.on_trial_start(0, [], trial)
+    report = {**_epoch(4), EARLIER_EPOCHS: [[epoch, _epoch(epoch)["metrics"]] for epoch in (1, 2, 3)]}
+    callback.on_trial_result(0, [], trial, report)
+    history = tracker.client.get_metric_history(callback._run_id(trial), "mean_valid_ua")
+    assert [(m.step, m.value) for m in history] == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
 
 
 def test_finished_and_failed_trials_are_told_apart(setup):

@@ -1,47 +1,92 @@
-"""The trial's per-epoch reporting: time-based checkpoints."""
+"""The trial's reports to Tune: where ASHA decides, every few seconds, with time-based checkpoints."""
 
+import math
 from types import SimpleNamespace
 
 import pytest
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler
 
+from distser.define import EARLIER_EPOCHS
 from distser.search import _trainable
+from distser.search._scheduler import PerStudyASHA
 
 
 @pytest.fixture
 def reports(monkeypatch):
+    """What the callback hands Tune: (epoch, with a checkpoint, the earlier epochs it carries) per report."""
     sent = []
-    monkeypatch.setattr(tune, "report", lambda metrics, checkpoint=None: sent.append(checkpoint is not None))
+
+    def report(metrics, checkpoint=None):
+        sent.append((metrics["epoch"], checkpoint is not None, [epoch for epoch, _ in metrics[EARLIER_EPOCHS]]))
+
+    monkeypatch.setattr(tune, "report", report)
     monkeypatch.setattr(_trainable, "_node_id", lambda: "node")
     return sent
 
 
+@pytest.fixture
+def clock(monkeypatch):
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(_trainable.time, "monotonic", lambda: clock.now)
+    return clock
+
+
 class _Trainer:
-    stopping = False
+    def __init__(self, last_epoch: int = 10**6):
+        self.last_epoch, self.epoch = last_epoch, 0
+
+    @property
+    def stopping(self):
+        return self.epoch >= self.last_epoch
 
     def save_checkpoint(self, path):
         path.write_bytes(b"state")
 
 
-def _epoch(epoch):
-    return SimpleNamespace(epoch=epoch, best_mean_valid_ua=0.5, flat=lambda: {"epoch": epoch})
+def _train(callback, epochs, clock=None, seconds_per_epoch=1.0, trainer=None):
+    trainer = trainer or _Trainer()
+    for epoch in range(1, epochs + 1):
+        if clock is not None:
+            clock.now += seconds_per_epoch
+        trainer.epoch = epoch
+        callback.on_epoch_end(trainer, SimpleNamespace(epoch=epoch, best_mean_valid_ua=0.5,
+                                                       flat=lambda epoch=epoch: {"epoch": epoch}))
 
 
-def test_checkpoints_follow_the_clock_not_the_epoch_count(reports, monkeypatch):
-    clock = iter([0.0, 10.0, 50.0, 61.0, 62.0, 100.0])  # start, then one reading per epoch
-    monkeypatch.setattr(_trainable.time, "monotonic", lambda: next(clock))
-    callback = _trainable._ReportEveryEpoch(60.0)
-    for epoch in range(1, 5):
-        callback.on_epoch_end(_Trainer(), _epoch(epoch))
-    # 10 s, 50 s: too soon; 61 s: checkpoint (clock read again after saving: 62 s); 100 s: 38 s later, too soon
-    assert reports == [False, False, True, False]
+def test_checkpoints_follow_the_clock_not_the_epoch_count(reports, clock):
+    callback = _trainable.ReportToTune(60.0, report_seconds=math.inf)
+    _train(callback, 4, clock, seconds_per_epoch=25.0)
+    # 25 s, 50 s: too soon; 75 s: a checkpoint, with the epochs before it; 100 s: 25 s later, too soon
+    assert reports == [(3, True, [1, 2])]
 
 
-def test_zero_seconds_checkpoints_every_epoch(reports):
-    callback = _trainable._ReportEveryEpoch(0.0)
-    for epoch in range(1, 4):
-        callback.on_epoch_end(_Trainer(), _epoch(epoch))
-    assert reports == [True, True, True]
+def test_zero_seconds_checkpoints_every_epoch(reports, clock):
+    _train(_trainable.ReportToTune(0.0), 3, clock)
+    assert reports == [(1, True, []), (2, True, []), (3, True, [])]
+
+
+def test_a_trial_reports_where_asha_decides_at_its_end_and_every_few_seconds(reports, clock):
+    callback = _trainable.ReportToTune(math.inf, report_epochs=[3, 9], report_seconds=4.0)
+    _train(callback, 12, clock, trainer=_Trainer(last_epoch=12))
+    # epoch 3 and 9: ASHA's rungs; 7: 4 s after the previous report; 12: the last epoch (13 would be 4 s after 9)
+    assert reports == [(3, False, [1, 2]), (7, False, [4, 5, 6]), (9, False, [8]), (12, False, [10, 11])]
+
+
+def test_the_epochs_a_trial_reports_at_are_where_asha_decides():
+    """Read off ASHA itself: the epochs at which Ray's bracket records a trial reporting every epoch."""
+    for max_epochs, grace_period, reduction_factor in ((20, 3, 3.0), (20, 2, 2.5), (5, 5, 3.0), (40, 1, 2.0)):
+        scheduler = PerStudyASHA({"x"}, max_epochs=max_epochs, grace_period=grace_period,
+                                 reduction_factor=reduction_factor)
+        bracket = ASHAScheduler(**scheduler.options)._brackets[0]
+        recorded_at, trial = [], SimpleNamespace(trial_id="t")
+        for epoch in range(1, max_epochs + 1):
+            before = sum(trial.trial_id in recorded for _, recorded in bracket._rungs)
+            bracket.on_result(trial, epoch, 0.5)
+            if sum(trial.trial_id in recorded for _, recorded in bracket._rungs) > before:
+                recorded_at.append(epoch)
+        assert scheduler.decision_epochs()[:len(recorded_at)] == recorded_at
+        assert all(epoch > max_epochs for epoch in scheduler.decision_epochs()[len(recorded_at):])
 
 
 def test_a_restored_checkpoint_is_a_final_result_a_trainer_state_or_nothing_usable(tmp_path, capsys):
