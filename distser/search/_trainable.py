@@ -32,6 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,8 @@ class ReportToTune:
     fixed epoch interval would either cost several percent or leave long trials unprotected.
     """
 
-    def __init__(self, seconds: float, report_epochs: list[int] = (), report_seconds: float = REPORT_SECONDS) -> None:
+    def __init__(self, seconds: float, report_epochs: Iterable[int] = (),
+                 report_seconds: float = REPORT_SECONDS) -> None:
         self.seconds = seconds
         self.report_epochs = set(report_epochs)
         self.report_seconds = report_seconds
