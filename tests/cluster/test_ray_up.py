@@ -5,10 +5,13 @@ says, and checks that MLflow refuses requests without it and that the search log
 
 Runs alone (marker ``sshcluster``): `ray up` restarts Ray on the head, which is this machine.
 Needs key-based SSH to 127.0.0.1 (``bash .ci/ssh-setup``); CI sets DISTSER_REQUIRE_SSH=1 so a
-missing SSH server fails the test instead of skipping it.
+missing SSH server fails the test instead of skipping it. ``.ci/run`` builds the head's venv beforehand, with
+the config's own setup commands (``ci_cluster.py prepare-head``, beside CI's install); `ray up` then runs them
+again on the venv in place, as on a head brought up a second time.
 """
 
 import getpass
+import importlib.util
 import os
 import re
 import subprocess
@@ -22,12 +25,16 @@ import yaml
 
 pytestmark = [pytest.mark.slow, pytest.mark.sshcluster]
 
+# This folder's helper, which .ci/run also runs as a script (tests/ is no package: loaded from its file).
+_spec = importlib.util.spec_from_file_location("ci_cluster", Path(__file__).with_name("ci_cluster.py"))
+ci_cluster = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ci_cluster)
+
 PROJECT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).parent / "ray")
-KEY = Path.home() / ".ssh" / "distser_ci"
+KEY = ci_cluster.KEY
 MLFLOW_PORT = 5000
-# The head's MLflow secrets folder (~/.distser in cluster.yaml), apart from a real head's on this machine.
-SECRETS = "~/.distser-ci"
+SECRETS = ci_cluster.SECRETS
 
 
 def _ssh_ok() -> bool:
@@ -45,18 +52,8 @@ def local_cluster_yaml(tmp_path):
         if os.environ.get("DISTSER_REQUIRE_SSH") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    config = yaml.safe_load((PROJECT / "cluster.yaml").read_text())
-    config["cluster_name"] = "distser-ci"
-    config["provider"].update(head_ip="127.0.0.1", worker_ips=[])
-    config["max_workers"] = 0
-    config["auth"] = {"ssh_user": getpass.getuser(), "ssh_private_key": str(KEY)}
-    config["file_mounts"] = {"~/distser-ci": str(PROJECT), "~/.ray/auth_token": "~/.ray/auth_token"}
-    # The same commands, pointed at the test's copy of the project instead of ~/distser.
-    for key in ("setup_commands", "head_start_ray_commands", "worker_start_ray_commands"):
-        config[key] = [c.replace("~/distser", "~/distser-ci").replace("$HOME/distser", "$HOME/distser-ci")
-                       .replace("~/.distser", SECRETS) for c in config[key]]
     path = tmp_path / "cluster-ci.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(ci_cluster.config(PROJECT)))
     return path
 
 
@@ -66,8 +63,10 @@ def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs,
     # run of this test searches under a name of its own, into a folder of its own (the head is this machine).
     name = f"search-ray-up-{uuid.uuid4().hex[:8]}"
     subprocess.run([RAY, "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
+    started = time.monotonic()
     up = subprocess.run([RAY, "up", "-y", "--no-config-cache", str(local_cluster_yaml)], env=env,
                         capture_output=True, text=True, timeout=900)
+    print(f"ray up: {time.monotonic() - started:.0f} s")  # seen with -s: the parts of CI's longest check
     try:
         assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
         tracking = f"http://127.0.0.1:{MLFLOW_PORT}"
@@ -77,11 +76,13 @@ def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs,
         assert _status(tracking, (user, password + "x")) == 401, "MLflow takes a wrong password"
         assert _status(tracking, (user, password)) == 200
         search = (f". {SECRETS}/mlflow.env && "
-                  "cd ~/distser-ci && RAY_AUTH_MODE=token .venv/bin/python tune/search.py --address auto "
+                  f"cd {ci_cluster.HEAD_PROJECT} && RAY_AUTH_MODE=token .venv/bin/python tune/search.py --address auto "
                   "--method cww --holdout iemocap --seeds 1 --samples 2 --max-epochs 3 --synthetic-scale 0.02 "
                   f"--tracking-uri {tracking} --storage {tmp_path / 'runs'} --name {name} --quiet")
+        started = time.monotonic()
         run = subprocess.run([RAY, "exec", str(local_cluster_yaml), search], env=env, capture_output=True,
                              text=True, timeout=600)
+        print(f"the search through ray exec: {time.monotonic() - started:.0f} s")
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
         assert "Test UA (%)" in run.stdout + run.stderr
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
@@ -91,14 +92,17 @@ def test_ray_up_search_ray_down(local_cluster_yaml, subprocess_env, mlflow_runs,
         trials = mlflow_runs(tracking, name, "trial")
         assert len(trials) == 2 and {t.info.status for t in trials} == {"FINISHED"}
     finally:
+        started = time.monotonic()
         down = subprocess.run([RAY, "down", "-y", str(local_cluster_yaml)], env=env, capture_output=True,
                               text=True, timeout=300)
+        print(f"ray down: {time.monotonic() - started:.0f} s")
         subprocess.run(["pkill", "-f", f"mlflow server --app-name basic-auth --host 127.0.0.1 --port {MLFLOW_PORT}"],
                        check=False)
     assert down.returncode == 0, down.stderr[-2000:]
     time.sleep(3)
-    left = subprocess.run(["pgrep", "-f", "distser-ci/.venv"], capture_output=True, text=True).stdout.split()
-    subprocess.run(["pkill", "-KILL", "-f", "distser-ci/.venv"], check=False)
+    venv = ci_cluster.HEAD_PROJECT.removeprefix("~/") + "/.venv"
+    left = subprocess.run(["pgrep", "-f", venv], capture_output=True, text=True).stdout.split()
+    subprocess.run(["pkill", "-KILL", "-f", venv], check=False)
     assert not left, f"`ray down` left {len(left)} processes of the cluster running"
 
 
