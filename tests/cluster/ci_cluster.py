@@ -45,8 +45,15 @@ def prepare_head(project: Path = PROJECT) -> None:
     """Copy the project to the head's folder (what `ray up` syncs, less its exclusions) and run the setup."""
     head = Path(HEAD_PROJECT).expanduser()
     cluster = config(project)
-    skipped = {entry.strip("/").removeprefix("**/") for entry in cluster.get("rsync_exclude", [])}
-    shutil.copytree(project, head, ignore=shutil.ignore_patterns(*skipped), dirs_exist_ok=True, symlinks=True)
+    excluded = cluster.get("rsync_exclude", [])
+    # rsync's patterns: "/name" only at the top ("/features" is not distser/features), "**/name" anywhere
+    top = {entry[1:] for entry in excluded if entry.startswith("/")}
+    anywhere = {entry.removeprefix("**/") for entry in excluded if not entry.startswith("/")}
+
+    def skipped(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in anywhere or (Path(folder) == project and n in top)}
+
+    shutil.copytree(project, head, ignore=skipped, dirs_exist_ok=True, symlinks=True)
     for command in cluster["setup_commands"]:
         subprocess.run(["bash", "-c", command], check=True)
 
