@@ -24,7 +24,7 @@ from distser.search._storage import Storage
 
 BUCKET = "distser-runs"
 TINY = ["--method", "cww", "--holdout", "iemocap", "--seeds", "2", "--samples", "2", "--max-epochs", "4",
-        "--synthetic-scale", "0.02", "--checkpoint-seconds", "0"]
+        "--synthetic-scale", "0.02"]
 DISTSER = [sys.executable, "-m", "distser", "search"]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
@@ -228,10 +228,9 @@ def test_a_search_on_s3_keeps_everything_in_the_bucket(fake_s3, tmp_path, subpro
     # Checkpoints at the default interval: each trial's final one only (each checkpoint is an upload, and a
     # forced upload of Tune's experiment state); the resume test below checkpoints every epoch. No ASHA:
     # every trial runs to its end, so every trial has that final checkpoint.
-    tiny = [*TINY[:TINY.index("--checkpoint-seconds")], *TINY[TINY.index("--checkpoint-seconds") + 2:], "--no-asha"]
-    done = _drive([*DISTSER, *tiny, "--storage", fake_s3.uri("runs"), "--tracking-uri", tracking, "--name", "on-s3",
-                   "--set", "tracking.keep_checkpoints=true"], cwd, _driver_env(tmp_path, subprocess_env),
-                  tmp_path / "on-s3.log")
+    done = _drive([*DISTSER, *TINY, "--no-asha", "--storage", fake_s3.uri("runs"), "--tracking-uri", tracking,
+                   "--name", "on-s3", "--set", "tracking.keep_checkpoints=true"],
+                  cwd, _driver_env(tmp_path, subprocess_env), tmp_path / "on-s3.log")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Test UA (%)" in done.stdout
     assert f"Tune results and the search's record: s3://{BUCKET}/runs/on-s3" in done.stdout
@@ -264,7 +263,7 @@ def test_a_search_on_s3_resumes_after_its_driver_was_killed(fake_s3, tmp_path, s
     storage = f"s3://{BUCKET}/resumed"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = _driver_env(tmp_path, subprocess_env, AWS_ENDPOINT_URL=fake_s3.endpoint)
-    args = [*TINY, "--max-epochs", "6", "--storage", storage, "--tracking-uri", tracking,
+    args = [*TINY, "--max-epochs", "6", "--checkpoint-seconds", "0", "--storage", storage, "--tracking-uri", tracking,
             "--name", "search-resume"]
     with open(tmp_path / "first.log", "w") as log:
         driver = subprocess.Popen([*DISTSER, *args], cwd=cwd, env=env, stdout=log, stderr=log,
