@@ -153,6 +153,16 @@ def test_head_makes_mlflow_secrets_once_and_private(tmp_path):
     ini = (mlflow_dir / "basic_auth.ini").read_text()
     assert f"database_uri = sqlite:///{mlflow_dir}/basic_auth.db" in ini and "admin_username = admin" in ini
     assert "default_permission = NO_PERMISSIONS" in ini and password not in ini
+    # As the server reads it. Logins are cached: without that, the server hashes the password of every request
+    # a search sends (scrypt, ~0.1 s of CPU each).
+    from mlflow.server.auth.config import read_auth_config
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(mlflow_dir / "basic_auth.ini"))
+        patch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD", raising=False)
+        read = read_auth_config()
+    assert (read.default_permission, read.admin_username, read.admin_password) == ("NO_PERMISSIONS", "admin", None)
+    assert read.auth_cache_ttl_seconds > 0
 
     # A second `ray up` keeps the password: the auth DB's admin was made with it.
     (mlflow_dir / "basic_auth.db").write_text("users")
