@@ -248,14 +248,42 @@ def test_row_2_the_printed_hint_is_a_command_that_resumes_the_search(tmp_path, m
     assert set(vars(args)) == {"name", "storage", "resume"}  # nothing else is needed
 
 
+@contextlib.contextmanager
+def _read_only_folder(folder: Path):
+    """``folder`` (made, holding the user's ``notes.txt``) bind-mounted read-only while in the block:
+    (folder, None), or (folder, why not) where this machine cannot mount it (then it stays writable)."""
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the user's own file\n")
+    mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        yield folder, f"a read-only working directory needs a read-only bind mount: {mounted.stderr.strip()}"
+        return
+    try:
+        remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True, text=True)
+        yield folder, None if remount.returncode == 0 else f"cannot remount read-only: {remount.stderr.strip()}"
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The small search, uninterrupted (rows 2 and 3): a snapshot of its MLflow runs right after it ended."""
-    cwd = tmp_path_factory.mktemp("reference")
-    done, seconds = _run([DISTSER, "search", *SMALL, "--storage", "runs", "--name", "ref"], cwd=cwd)
+    """The small search, uninterrupted (rows 2, 3 and 4): a snapshot of its MLflow runs right after it ended.
+
+    One search serves three rows: it runs from a read-only working directory (row 4; where this machine
+    can make one) with its storage elsewhere, which changes nothing rows 2 and 3 look at.
+    """
+    root = tmp_path_factory.mktemp("reference")
+    storage = root / "runs"
+    with _read_only_folder(root / "read-only") as (cwd, not_read_only):
+        done, seconds = _run([DISTSER, "search", *SMALL, "--storage", str(storage), "--name", "ref"], cwd=cwd)
+        left_in_cwd = sorted(os.listdir(cwd))
     assert done.returncode == 0, done.stderr[-3000:]
-    storage = cwd / "runs"
-    return {"cwd": cwd, "storage": storage, "uri": _uri(storage), "seconds": seconds,
+    # Row 3 replaces this search later: row 4's view of it is taken now.
+    selected = [run.info.artifact_uri for run in _runs(_uri(storage), "ref", "trial")
+                if run.data.tags.get(Tag.SELECTED) == "true"]
+    return {"cwd": root, "storage": storage, "uri": _uri(storage), "seconds": seconds, "stderr": done.stderr,
+            "not_read_only": not_read_only, "left_in_cwd": left_in_cwd, "selected_artifacts": selected,
+            "models": sorted(storage.glob("mlartifacts/**/MLmodel")),
             "snapshot": _snapshot(_uri(storage), "ref"), "trials": _trial_dirs(storage, "ref"),
             "record": (storage / "ref" / File.RECORD).read_text()}
 
@@ -360,7 +388,7 @@ def test_row_3_a_finished_search_is_not_overwritten_and_replace_starts_it_over(r
     assert before == reference["snapshot"], "another test changed the reference search"
     old_parent = next(run_id for run_id, run in before.items() if run["role"] == "search")
 
-    done, seconds = _run([DISTSER, "search", *SMALL, "--storage", "runs", "--name", "ref"], cwd=cwd)
+    done, seconds = _run([DISTSER, "search", *SMALL, "--storage", str(storage), "--name", "ref"], cwd=cwd)
     assert done.returncode == 2 and _error_lines(done.stderr) == done.stderr.strip().splitlines(), done.stderr
     assert "a search named 'ref' exists" in done.stderr and "--resume" in done.stderr
     print(f"row 3, the name again: exit 2 after {seconds:.1f} s")
@@ -369,8 +397,8 @@ def test_row_3_a_finished_search_is_not_overwritten_and_replace_starts_it_over(r
     assert _trial_dirs(storage, "ref") == reference["trials"]
     assert (storage / "ref" / File.RECORD).read_text() == reference["record"]
 
-    done, seconds = _run([DISTSER, "search", *_small(samples=1), "--storage", "runs", "--name", "ref", "--replace"],
-                         cwd=cwd)
+    done, seconds = _run([DISTSER, "search", *_small(samples=1), "--storage", str(storage), "--name", "ref",
+                          "--replace"], cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"--replace: deleted the {len(before)} MLflow runs" in done.stderr
     children = _assert_every_trial_once_nothing_running(uri, "ref", trials=2)  # 1 proposal x 2 seeds
@@ -393,23 +421,14 @@ def test_row_3_a_finished_search_is_not_overwritten_and_replace_starts_it_over(r
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    (folder / "notes.txt").write_text("the user's own file\n")
-    mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"a read-only working directory needs a read-only bind mount: {mounted.stderr.strip()}")
-    try:
-        remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True, text=True)
-        if remount.returncode != 0:
-            pytest.skip(f"cannot remount read-only: {remount.stderr.strip()}")
+    with _read_only_folder(tmp_path / "read-only") as (folder, not_read_only):
+        if not_read_only:
+            pytest.skip(not_read_only)
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
 
 
 @pytest.mark.slow
-def test_row_4_a_search_from_a_read_only_working_directory_writes_nothing_there(read_only_dir, tmp_path):
+def test_row_4_a_search_from_a_read_only_working_directory_writes_nothing_there(read_only_dir, reference):
     with pytest.raises(OSError):
         (read_only_dir / "probe").write_text("x")  # even as root
 
@@ -419,17 +438,18 @@ def test_row_4_a_search_from_a_read_only_working_directory_writes_nothing_there(
     assert str(read_only_dir / "runs") in done.stderr and "not writable" in done.stderr
     assert seconds < 60
 
-    storage = tmp_path / "runs"
-    done, seconds = _run([DISTSER, "search", *SMALL, "--storage", str(storage), "--name", "ro"], cwd=read_only_dir)
-    assert done.returncode == 0, done.stderr[-3000:]
-    print(f"row 4: a search from a read-only folder: exit 0 after {seconds:.1f} s")
-    assert sorted(os.listdir(read_only_dir)) == ["notes.txt"]
-    children = _assert_every_trial_once_nothing_running(_uri(storage), "ro")
-    assert "registered models:/distser-synthetic-cww/" in done.stderr
-    selected = [run for run in children if run.data.tags.get(Tag.SELECTED) == "true"]
-    assert len(selected) == 1
-    assert selected[0].info.artifact_uri.startswith((storage / "mlartifacts").as_uri())
-    assert any((storage / "mlartifacts").rglob("MLmodel"))  # the model went under the storage
+    # With --storage elsewhere it runs: the reference search ran so (from a folder like this one).
+    assert reference["not_read_only"] is None, reference["not_read_only"]
+    print(f"row 4: a search from a read-only folder: exit 0 after {reference['seconds']:.1f} s")
+    assert reference["left_in_cwd"] == ["notes.txt"]
+    runs = reference["snapshot"].values()
+    assert sorted((run["role"], run["status"]) for run in runs) == [("search", "FINISHED")] + \
+        [("trial", "FINISHED")] * TRIALS
+    assert "registered models:/distser-synthetic-cww/" in reference["stderr"]
+    storage = reference["storage"]
+    assert len(reference["selected_artifacts"]) == 1
+    assert reference["selected_artifacts"][0].startswith((storage / "mlartifacts").as_uri())
+    assert reference["models"]  # the model went under the storage
 
 
 # ---------------------------------------------------------------------------------------------------
