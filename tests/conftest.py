@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +56,8 @@ REAL_STORE_EVERY = {"ravdess": 1, "savee": 1, "emodb": 1, "tess": 16, "librispee
 @pytest.fixture(scope="session")
 def real_store(shared_corpora, tmp_path_factory, ray_local):
     """IS10 features of the five shared corpora (:data:`REAL_STORE_EVERY`: 1499 of their 3262 files), extracted
-    once per session (slow tests): (store, manifest, extraction report)."""
+    once per session (slow tests): (store, manifest, extraction report). Under pytest-xdist (.ci/run), once
+    for all workers: the first to need it extracts it into the run's shared temp folder, the others wait."""
     import pandas as pd
 
     from distser.corpora import load_corpus
@@ -62,8 +65,18 @@ def real_store(shared_corpora, tmp_path_factory, ray_local):
 
     manifest = pd.concat([load_corpus(name, shared_corpora / name).iloc[::every]
                           for name, every in REAL_STORE_EVERY.items()], ignore_index=True)
-    folder = tmp_path_factory.mktemp("real-store")
-    report = extract(manifest, folder, num_workers=2, progress=lambda message: None)
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp("real-store")
+        return FeatureStore(folder), manifest, extract(manifest, folder, num_workers=2, progress=lambda message: None)
+    shared = tmp_path_factory.getbasetemp().parent  # the run's, above each worker's own
+    folder, done = shared / "real-store", shared / "real-store.report.pickle"
+    with open(shared / "real-store.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            report = extract(manifest, folder, num_workers=2, progress=lambda message: None)
+            done.with_suffix(".tmp").write_bytes(pickle.dumps(report))
+            done.with_suffix(".tmp").replace(done)
+        report = pickle.loads(done.read_bytes())
     return FeatureStore(folder), manifest, report
 
 
