@@ -65,10 +65,9 @@ def real_store(shared_corpora, tmp_path_factory, ray_local):
 
     manifest = pd.concat([load_corpus(name, shared_corpora / name).iloc[::every]
                           for name, every in REAL_STORE_EVERY.items()], ignore_index=True)
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        folder = tmp_path_factory.mktemp("real-store")
-        return FeatureStore(folder), manifest, extract(manifest, folder, num_workers=2, progress=lambda message: None)
-    shared = tmp_path_factory.getbasetemp().parent  # the run's, above each worker's own
+    # Under xdist the run's temp folder, above each worker's own; else this session's.
+    shared = (tmp_path_factory.getbasetemp().parent if "PYTEST_XDIST_WORKER" in os.environ
+              else tmp_path_factory.mktemp("real-store"))
     folder, done = shared / "real-store", shared / "real-store.report.pickle"
     with open(shared / "real-store.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
