@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,14 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 PROJECT = Path(__file__).resolve().parents[1]
 #: The real public corpora: $DISTSER_CORPORA, else ``shared/corpora`` beside the project.
 SHARED_CORPORA = Path(os.environ.get("DISTSER_CORPORA") or PROJECT / ".." / "shared" / "corpora").expanduser().resolve()
+
+
+def pytest_configure(config):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # set in pytest-xdist's workers
+    if workers > 1:
+        # Each worker's torch (and the processes it starts: searches, Ray's workers) threads on its share of the
+        # cores: two workers' torch threads on the same cores wait on each other.
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // workers)))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -198,3 +208,35 @@ def shared_search(tmp_path_factory, ray_local) -> SharedSearch:
 def finished_search(shared_search):
     """The shared search (:func:`shared_search`): (config, locations, summary)."""
     return shared_search.config, shared_search.locations, shared_search.summary
+
+
+#: The fixtures that hand out the session's search: :func:`shared_search`, :func:`finished_search`, and
+#: ``tiny_search`` (tests/report/conftest.py).
+_SHARED_SEARCH_FIXTURE = re.compile(r"\b(shared_search|finished_search|tiny_search)\b")
+#: The unit of work under pytest-xdist that holds every test file using the shared search.
+_SHARED_SEARCH_SCOPE = "files using the shared search"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (``-n 2``), a test file is a unit of work, so that its module fixtures are made once
+    (xdist's ``--dist loadfile``), and the files that use the shared search are one unit together, so that it
+    is made once, by one worker (each worker has its own session: it would make its own). Another ``--dist``
+    mode than ``load`` (xdist's default) and ``loadfile`` is left to xdist."""
+    if config.getvalue("dist") not in ("load", "loadfile"):
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedSearchTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return _SHARED_SEARCH_SCOPE if _uses_shared_search(config.rootpath / file) else file
+
+    return SharedSearchTogether(config, log)
+
+
+@functools.cache
+def _uses_shared_search(path: Path) -> bool:
+    """Whether the test file at ``path`` names one of the shared search's fixtures (its source, not its
+    collected tests: xdist's controller schedules by node id and collects nothing itself)."""
+    return path.suffix == ".py" and bool(_SHARED_SEARCH_FIXTURE.search(path.read_text()))
