@@ -1,4 +1,4 @@
-"""The trial's reports to Tune: where ASHA decides, every few seconds, with time-based checkpoints."""
+"""The trial: its reports to Tune (where ASHA decides, every few seconds, with time-based checkpoints), its process."""
 
 import math
 import subprocess
