@@ -265,6 +265,9 @@ def log_model(
                                       **({} if ssl is None else {ModelTag.EXTRACTOR: ssl.to_dict()}),
                                       **bundle.metadata}},
                 registered_model_name=registered_model_name,
+                # The new version's tags, created with it in one call: a driver killed right after it was
+                # registered leaves no version without them (a resumed search skips a registered version).
+                tags=version_tags,
             )
         except BaseException:
             client.finalize_logged_model(logged.model_id, "FAILED")
@@ -272,8 +275,6 @@ def log_model(
         client.finalize_logged_model(logged.model_id, "READY")
         if registered_model_name is not None and info.registered_model_version is not None:
             version = str(info.registered_model_version)
-            for key, value in version_tags.items():
-                client.set_model_version_tag(registered_model_name, version, key, value)
             if description is None:
                 description = _describe(bundle, version_tags)
             client.update_model_version(registered_model_name, version, description=description)

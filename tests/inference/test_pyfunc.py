@@ -172,3 +172,21 @@ def test_a_request_without_audio_columns_gets_one_line_and_no_server_trace(regis
         assert "input needs a 'path' (audio file) or 'audio_base64' (base64 of its bytes) column; got " in reason
     with pytest.raises(Exception, match="got 'wav'"):  # called directly, the model names what it was given
         model.unwrap_python_model().predict(None, pd.DataFrame({"wav": ["a"]}))
+
+
+def test_a_version_holds_its_tags_from_its_creation(registry, make_bundle, monkeypatch):
+    """A driver killed right after a version is registered (a resumed search skips it) leaves it tagged."""
+    client = mlflow.MlflowClient(registry.uri)
+    run = client.create_run(client.get_experiment_by_name("distser").experiment_id)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("the driver is killed right after registering")
+
+    for call in ("set_model_version_tag", "update_model_version"):
+        monkeypatch.setattr(mlflow.MlflowClient, call, killed)
+    with pytest.raises(KeyboardInterrupt):
+        log_model(make_bundle(), run_id=run.info.run_id, registered_model_name="distser-killed",
+                  tags={"holdout": "emodb", "search": "s"}, tracking_uri=registry.uri)
+    version = client.get_model_version("distser-killed", "1")
+    assert version.tags["holdout"] == "emodb" and version.tags["search"] == "s"
+    assert version.tags["feature_set"] == "IS10"
