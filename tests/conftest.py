@@ -167,7 +167,7 @@ class SharedSearch:
 
 
 @pytest.fixture(scope="session")
-def shared_search(tmp_path_factory, ray_local) -> SharedSearch:
+def shared_search(tmp_path_factory, ray_local, pytestconfig) -> SharedSearch:
     """The default suite's one real search, in this process on the session's Ray, so that its fixed cost (Tune's
     and MLflow's start-up, the synthetic store) is paid once: ce and cww+pel (2 Optuna proposals, the paper's values
     first; ASHA may cut seeds at epoch 2, and the selected configuration's cut seeds are completed in a final
@@ -182,6 +182,7 @@ def shared_search(tmp_path_factory, ray_local) -> SharedSearch:
     """
     from distser.search import _run
 
+    _made_once_per_run(tmp_path_factory, pytestconfig)
     root = tmp_path_factory.mktemp("shared-search")
     storage, cwd = root / "runs", root / "cwd"
     cwd.mkdir()
@@ -204,6 +205,21 @@ def shared_search(tmp_path_factory, ray_local) -> SharedSearch:
     return SharedSearch(config, locations, summary, storage, cwd, tuple(seen))
 
 
+def _made_once_per_run(tmp_path_factory, config) -> None:
+    """Under pytest-xdist, fail a second worker that starts the shared search where :func:`pytest_xdist_make_scheduler`
+    schedules: the files that use it must share a worker, or each worker pays for its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or config.getvalue("dist") not in _SCHEDULED:
+        return
+    record = tmp_path_factory.getbasetemp().parent / "shared-search.made-by"  # the run's folder, above the workers'
+    try:
+        with open(record, "x") as made_by:
+            made_by.write(worker)
+    except FileExistsError:
+        pytest.fail(f"worker {worker} starts the shared search, which {record.read_text()} made already: the "
+                    "files that use it must run on one worker (pytest_xdist_make_scheduler in tests/conftest.py)")
+
+
 @pytest.fixture(scope="session")
 def finished_search(shared_search):
     """The shared search (:func:`shared_search`): (config, locations, summary)."""
@@ -215,6 +231,9 @@ def finished_search(shared_search):
 _SHARED_SEARCH_FIXTURE = re.compile(r"\b(shared_search|finished_search|tiny_search)\b")
 #: The unit of work under pytest-xdist that holds every test file using the shared search.
 _SHARED_SEARCH_SCOPE = "files using the shared search"
+#: xdist's ``--dist`` modes that :func:`pytest_xdist_make_scheduler` schedules: ``load`` is xdist's default under
+#: ``-n``, which a worker sees as ``no``.
+_SCHEDULED = ("no", "load", "loadfile")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -223,7 +242,7 @@ def pytest_xdist_make_scheduler(config, log):
     (xdist's ``--dist loadfile``), and the files that use the shared search are one unit together, so that it
     is made once, by one worker (each worker has its own session: it would make its own). Another ``--dist``
     mode than ``load`` (xdist's default) and ``loadfile`` is left to xdist."""
-    if config.getvalue("dist") not in ("load", "loadfile"):
+    if config.getvalue("dist") not in _SCHEDULED:
         return None
     from xdist.scheduler import LoadFileScheduling
 
