@@ -75,9 +75,7 @@ def real_store(shared_corpora, tmp_path_factory, ray_local):
 
     manifest = pd.concat([load_corpus(name, shared_corpora / name).iloc[::every]
                           for name, every in REAL_STORE_EVERY.items()], ignore_index=True)
-    # Under xdist the run's temp folder, above each worker's own; else this session's.
-    shared = (tmp_path_factory.getbasetemp().parent if "PYTEST_XDIST_WORKER" in os.environ
-              else tmp_path_factory.mktemp("real-store"))
+    shared = _xdist_run_folder(tmp_path_factory) or tmp_path_factory.mktemp("real-store")
     folder, done = shared / "real-store", shared / "real-store.report.pickle"
     with open(shared / "real-store.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
@@ -87,6 +85,12 @@ def real_store(shared_corpora, tmp_path_factory, ray_local):
             done.with_suffix(".tmp").replace(done)
         report = pickle.loads(done.read_bytes())
     return FeatureStore(folder), manifest, report
+
+
+def _xdist_run_folder(tmp_path_factory) -> Path | None:
+    """Under pytest-xdist, the run's temp folder, which holds each worker's own: what the workers share (None
+    without xdist)."""
+    return tmp_path_factory.getbasetemp().parent if "PYTEST_XDIST_WORKER" in os.environ else None
 
 
 @pytest.fixture(scope="session")
@@ -208,10 +212,11 @@ def shared_search(tmp_path_factory, ray_local, pytestconfig) -> SharedSearch:
 def _made_once_per_run(tmp_path_factory, config) -> None:
     """Under pytest-xdist, fail a second worker that starts the shared search where :func:`pytest_xdist_make_scheduler`
     schedules: the files that use it must share a worker, or each worker pays for its own."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is None or config.getvalue("dist") not in _SCHEDULED:
+    run_folder = _xdist_run_folder(tmp_path_factory)
+    if run_folder is None or config.getvalue("dist") not in _SCHEDULED:
         return
-    record = tmp_path_factory.getbasetemp().parent / "shared-search.made-by"  # the run's folder, above the workers'
+    worker = os.environ["PYTEST_XDIST_WORKER"]
+    record = run_folder / "shared-search.made-by"
     try:
         with open(record, "x") as made_by:
             made_by.write(worker)
