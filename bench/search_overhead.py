@@ -14,6 +14,12 @@ screen. Printed: wall times and their ratio (target <= 1.10). Default data: the 
 With ``--warm`` (as on a cluster brought up with ``ray up``, where Ray and the MLflow store already
 run) Ray is started and the tracking database created before the clock starts; without it the
 search's time includes starting a local Ray and creating the database.
+
+Also printed, measured alone in a fresh process: what Ray itself takes before any search can train, next to
+what the target leaves outside the trials (a tenth of the bare loop): starting a local Ray as ``distser
+search`` does, and a trial's actor: Ray Tune gives every trial actor a ``runtime_env``, so Ray starts a new
+worker process for it (not one of those it started beforehand), which then imports Ray, torch and the
+trainable before its first epoch.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +39,41 @@ from distser.features import FeatureStore, TaskLoader, write_synthetic
 from distser.learning import MethodParams, TrainConfig, train
 from distser.protocols import labelled_corpora, loco, unlabeled_corpora
 from distser.search import configure, run_search
+
+#: Ray's part of a search's start, in a fresh process: ``start_ray`` as ``distser search`` calls it, then an actor
+#: as Tune makes a trial's (its runtime_env, one CPU, the trainable's imports), ready. Prints both in seconds.
+RAY_FLOOR = """
+import os, time
+started = time.perf_counter()
+from distser.runtime import start_ray
+start_ray()
+import ray
+from ray.tune.execution.class_cache import DEFAULT_ENV_VARS  # the runtime_env of every Tune trial actor
+up = time.perf_counter()
+
+@ray.remote(num_cpus=1, runtime_env={"env_vars": dict(DEFAULT_ENV_VARS)})
+class TrialLike:
+    def __init__(self):
+        import ray.tune  # noqa: F401
+        import distser.search._trainable  # noqa: F401
+
+    def pid(self):
+        return os.getpid()
+
+ray.get(TrialLike.remote().pid.remote())
+ready = time.perf_counter()
+ray.shutdown()
+print(f"{up - started:.2f} {ready - up:.2f}")
+"""
+
+
+def ray_floor() -> tuple[float, float]:
+    """(starting a local Ray, a trial-like actor ready) in seconds, in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", RAY_FLOOR], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"timing Ray's start failed:\n{done.stderr}")
+    start, actor = (float(v) for v in done.stdout.split()[-2:])
+    return start, actor
 
 
 def main() -> None:
@@ -90,6 +133,11 @@ def main() -> None:
     print(f"bare loop again: {bare_after:.1f} s; mean of both {bare:.1f} s")
     print(f"wall-time ratio search / bare loop: {searched / bare:.2f} (target <= 1.10; "
           f"{'Ray and MLflow already up' if args.warm else 'cold: includes starting Ray and the MLflow store'})")
+    start, actor = ray_floor()
+    floor = actor if args.warm else start + actor
+    print(f"Ray's own part, measured alone: {'' if args.warm else f'starting a local Ray {start:.1f} s, '}"
+          f"a trial's actor ready {actor:.1f} s: {floor:.1f} s of the {0.10 * bare:.1f} s the target leaves "
+          "outside the trials (a tenth of the bare loop)")
 
 
 def _time_in_trials(search_dir: Path) -> float:
